@@ -1,0 +1,5 @@
+import sys
+
+from naskahd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The one durable-write helper: temp file, fsync, no-overwrite rename, fsync directory.
+
+Every file that matters (archive copies, age files, state files, later the backup drive)
+is written through here. A crash at any instant leaves either no target, or a complete
+and fsynced target; at worst a temp file named ``TEMP_PREFIX...`` that start-up
+reconciliation removes or finishes. A target that exists is never overwritten unless the
+caller asks for it explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TEMP_PREFIX = ".naskahd-tmp-"
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+
+
+def fsync_dir(directory: Path | str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def makedirs(directory: Path, mode: int = 0o750) -> None:
+    """Create ``directory`` and make each newly created level durable in its parent."""
+    missing: list[Path] = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(d, mode)
+        fsync_dir(d.parent)
+
+
+def rename_noreplace(src: Path | str, dst: Path | str) -> None:
+    """Rename ``src`` to ``dst``; raise FileExistsError if ``dst`` exists. Same directory tree only."""
+    if _renameat2 is not None:
+        rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            return
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, os.strerror(err), str(dst))
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), str(src))
+    # Filesystems without RENAME_NOREPLACE (some FUSE ones): a hard link refuses to clobber.
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        # Last resort (no hard links, e.g. exFAT): check, then rename. naskahd is the only
+        # writer of its target directories, so the window is not reachable in practice.
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+class Staged:
+    """A temp file in the target's directory, to be published under its final name later.
+
+    Filing needs two phases (write the copy, commit the register row, then give the copy
+    its final name), so the temp file outlives the ``with`` block of a plain write.
+    """
+
+    def __init__(self, directory: Path, hint: str = "", mode: int = 0o640) -> None:
+        self.directory = directory
+        name = TEMP_PREFIX + secrets.token_hex(8) + (("-" + hint) if hint else "")
+        self.path = directory / name
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
+        self.synced = False
+
+    def sync(self) -> None:
+        """Flush and fsync the content; after this the temp file survives a crash."""
+        if not self.file.closed:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+        fsync_dir(self.directory)
+        self.synced = True
+
+    def publish(self, target: Path, *, overwrite: bool = False) -> None:
+        if not self.synced:
+            self.sync()
+        if overwrite:
+            os.replace(self.path, target)
+        else:
+            rename_noreplace(self.path, target)
+        fsync_dir(target.parent)
+        if target.parent != self.directory:
+            fsync_dir(self.directory)
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+@contextlib.contextmanager
+def create(target: Path, *, overwrite: bool = False, mode: int = 0o640) -> Iterator[BinaryIO]:
+    """Write ``target`` durably: yields a binary file; publishes it when the block ends.
+
+    If the block raises, the temp file is removed and ``target`` is untouched.
+    """
+    staged = Staged(target.parent, mode=mode)
+    try:
+        yield staged.file
+        staged.publish(target, overwrite=overwrite)
+    except BaseException:
+        staged.discard()
+        raise
+
+
+def write_bytes(target: Path, data: bytes, *, overwrite: bool = False, mode: int = 0o640) -> None:
+    with create(target, overwrite=overwrite, mode=mode) as f:
+        f.write(data)

@@ -1,0 +1,61 @@
+"""The error hierarchy: every refusal says what was wrong and what to do.
+
+Each class carries a user-facing message template and an exit code; one handler in
+``naskahd.cli.main`` turns any of them into a message on stderr and an exit status.
+Configuration errors have their own code so systemd's ``RestartPreventExitStatus=``
+stops a restart loop on a broken configuration.
+"""
+
+from __future__ import annotations
+
+from naskahd.i18n import _
+
+# Exit codes (documented in README; tests/test_exit_codes.py pins them).
+EXIT_OK = 0
+EXIT_ATTENTION = 1  # generic failure, or `status`: something needs a person
+EXIT_USAGE = 2  # argparse's own code for bad command lines
+EXIT_NOT_RUNNING = 3  # `status`: the daemon is not running
+EXIT_CRYPTO = 4  # an age file could not be decrypted / verified
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
+
+
+class NaskahdError(Exception):
+    """Base of every error meant for a person. ``message`` is a template."""
+
+    message = "{detail}"
+    exit_code = EXIT_ATTENTION
+
+    def __init__(self, detail: str = "", **kwargs: object) -> None:
+        self.kwargs = dict(kwargs, detail=detail)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return _(self.message).format(**self.kwargs)
+
+
+class UsageError(NaskahdError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(NaskahdError):
+    """The configuration is invalid: names the file, the key, the value and the reason."""
+
+    message = "configuration error in {source}: {key} = {value}: {detail}"
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, detail: str, *, source: str, key: str, value: object = "") -> None:
+        super().__init__(detail, source=source, key=key, value=repr(value) if value != "" else "-")
+
+
+class RegisterError(NaskahdError):
+    """The register (database) cannot be opened or migrated."""
+
+
+class AgeError(NaskahdError):
+    """An age file, recipient or identity is malformed, or decryption failed."""
+
+    exit_code = EXIT_CRYPTO
+
+
+class AlreadyRunning(NaskahdError):
+    message = "another naskahd is already running for {state} (pid {pid}); stop it first"

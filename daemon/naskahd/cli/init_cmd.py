@@ -1,0 +1,43 @@
+"""``naskahd init --root DIR``: write DIR/naskahd.toml and create the folder tree and register."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from naskahd import config as config_mod
+from naskahd import durable
+from naskahd.errors import ConfigError
+from naskahd.i18n import _
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("init", help=_("create a configuration, the folder tree and the register under DIR"))
+    p.add_argument("--root", required=True, metavar="DIR", help=_("folder to hold naskahd.toml, drop/, archive/ and state/"))
+    p.add_argument("--recipient", "-r", action="append", default=[], metavar="AGE1...",
+                   help=_("age recipient (public key) exempt documents are encrypted to; repeatable"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from naskahd.register import open_register
+    from naskahd.service import make_tree
+
+    root = Path(args.root).resolve()
+    target = root / "naskahd.toml"
+    if target.exists():
+        raise ConfigError(_("a configuration already exists there; edit it, or choose another --root"),
+                          source=str(target), key="--root", value=str(root))
+    text = config_mod.render_toml(root, args.recipient)
+    durable.makedirs(root)
+    # Validate before writing: a bad --recipient is refused with nothing created.
+    import tomllib
+
+    cfg = config_mod.parse(tomllib.loads(text), source=str(target), base=root)
+    durable.write_bytes(target, text.encode(), mode=0o644)
+    make_tree(cfg)
+    open_register(cfg.database_url)
+    print(_("Created {config}").format(config=target))
+    print(_("Drop scans into {drop}/masuk (inbound), keluar (outbound) or dikecualikan (exempt).").format(drop=cfg.drop))
+    print(_("Start the daemon with: naskahd --config {config} run").format(config=target))
+    return 0

@@ -1,0 +1,91 @@
+"""``naskahd list [--category C] [--since DATE] [--json] [--identity FILE]``: the register."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from typing import Any
+
+from naskahd.categories import CATEGORIES, EXEMPT
+from naskahd.errors import UsageError
+from naskahd.i18n import _
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("list", help=_("list registered documents"))
+    p.add_argument("--category", choices=CATEGORIES, help=_("only this category"))
+    p.add_argument("--since", metavar="DATE", help=_("only documents received on or after DATE (YYYY-MM-DD, office time)"))
+    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    p.add_argument("--identity", "-i", metavar="FILE", help=_("age identity that reveals exempt documents' original names"))
+    p.add_argument("--passphrase-file", metavar="FILE", help=_("passphrase of a protected identity file"))
+    p.set_defaults(func=run)
+
+
+def _since(cfg: Any, text: str) -> dt.datetime:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(_("--since {value!r} is not a date; write it as YYYY-MM-DD").format(value=text)) from None
+    return dt.datetime.combine(day, dt.time(), tzinfo=cfg.timezone).astimezone(dt.UTC)
+
+
+def _identities(args: argparse.Namespace) -> list[Any]:
+    from naskahd import age
+    from naskahd.errors import AgeError
+
+    try:
+        with open(args.identity, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise AgeError(_("cannot read identity file {path}: {error}").format(path=args.identity, error=exc.strerror)) from None
+
+    def passphrase() -> bytes:
+        if args.passphrase_file:
+            with open(args.passphrase_file, "rb") as f:
+                return f.read().rstrip(b"\r\n")
+        import getpass
+
+        return getpass.getpass(_("Passphrase for {path}: ").format(path=args.identity)).encode()
+
+    return age.parse_identity_file(data, passphrase)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from naskahd import config, naming
+    from naskahd.register import Document, open_register
+
+    cfg = config.load(args.config)
+    identities = _identities(args) if args.identity else None
+    sessions = open_register(cfg.database_url, create=False)
+    query = select(Document).order_by(Document.id)
+    if args.category:
+        query = query.where(Document.category == args.category)
+    if args.since:
+        query = query.where(Document.received_at >= _since(cfg, args.since))
+    rows = []
+    with sessions() as s:
+        for d in s.scalars(query):
+            name = d.original_name
+            if d.category == EXEMPT and identities is not None and d.original_name_sealed:
+                from naskahd import age
+
+                name = naming.display_name(age.decrypt_bytes(d.original_name_sealed, identities))
+            rows.append({
+                "agenda": d.agenda, "category": d.category, "original_name": name,
+                "archive_path": d.archive_path, "sha256": d.sha256, "size": d.size,
+                "received_at": d.received_at.isoformat(), "detected_type": d.detected_type,
+                "ciphertext_sha256": d.ciphertext_sha256, "state": d.state.value,
+            })
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    withheld = _("(withheld)")
+    for r in rows:
+        when = dt.datetime.fromisoformat(r["received_at"]).astimezone(cfg.timezone).strftime("%Y-%m-%d %H:%M")
+        print(f"{r['agenda']:<14} {when}  {r['size']:>10}  {r['original_name'] if r['original_name'] is not None else withheld}")
+    if not rows:
+        print(_("No documents registered."))
+    return 0

@@ -1,0 +1,138 @@
+"""``naskahd status [--json]``: is everything fine? Works whether or not the daemon runs.
+
+Exit code 0 healthy, 1 something needs a person, 3 the daemon is not running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+from typing import Any
+
+from naskahd.errors import EXIT_ATTENTION, EXIT_NOT_RUNNING, EXIT_OK, RegisterError
+from naskahd.i18n import _
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help=_("show whether the daemon runs and what needs a person"))
+    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    p.set_defaults(func=run)
+
+
+def _count_drop(cfg: Any) -> tuple[int, int]:
+    """(files waiting in the drop folder, of them exempt) when no daemon keeps count."""
+    from naskahd import watch
+    from naskahd.categories import EXEMPT
+    from naskahd.classify import classify
+
+    total = exempt = 0
+    for rel, _st in watch.scan(cfg):
+        total += 1
+        exempt += classify(rel, cfg.rules) == EXEMPT
+    return total, exempt
+
+
+def _review_files(cfg: Any) -> list[str]:
+    try:
+        return sorted(e.name for e in os.scandir(cfg.review_dir) if not e.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
+
+
+def gather(cfg: Any) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
+    from naskahd import naming, state
+    from naskahd.categories import CATEGORIES
+    from naskahd.register import Document, DocumentState, ReviewItem, open_register
+
+    running = state.daemon_running(cfg.state)
+    beat = state.read_heartbeat(cfg.state) if running else {}
+    problems: list[str] = []
+    documents = {c: 0 for c in CATEGORIES}
+    last: dict[str, Any] | None = None
+    reasons: dict[str, str] = {}
+    try:
+        sessions = open_register(cfg.database_url, create=False)
+    except RegisterError as exc:
+        sessions = None
+        problems.append(exc.render())
+    if sessions is not None:
+        with sessions() as s:
+            for category, n in s.execute(select(Document.category, func.count()).group_by(Document.category)):
+                documents[category] = n
+            doc = s.scalars(select(Document).order_by(Document.id.desc()).limit(1)).first()
+            if doc is not None:
+                last = {"agenda": doc.agenda, "category": doc.category, "received_at": doc.received_at.isoformat()}
+            for d in s.scalars(select(Document).where(Document.state == DocumentState.SOURCE_STUCK)):
+                problems.append(_("{agenda} is filed, but its scan {path} could not be removed from the drop folder: remove it by hand").format(
+                    agenda=d.agenda, path=naming.display_name(d.source_relpath)))
+            if not running:
+                staged = s.scalar(select(func.count()).where(Document.state == DocumentState.STAGED)) or 0
+                if staged:
+                    problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
+            for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
+                reasons[item.name] = item.reason
+    review = _review_files(cfg)
+    for name in review:
+        shown = naming.display_name(os.fsencode(name))
+        problems.append(_("needs review: {name}: {reason}").format(name=shown, reason=reasons.get(shown, _("moved to review"))))
+    if running:
+        pending = int(beat.get("pending", 0))
+        problems = list(beat.get("problems", [])) + problems
+        waiting = beat.get("waiting", [])
+    else:
+        pending, exempt_waiting = _count_drop(cfg)
+        if exempt_waiting and cfg.recipient_problem:
+            problems.append(_("{n} exempt scan(s) wait in the drop folder: {why}").format(n=exempt_waiting, why=cfg.recipient_problem))
+        waiting = []
+    return {
+        "daemon": {"running": running, "pid": beat.get("pid") if running else None, "since": beat.get("since") if running else None},
+        "documents": documents,
+        "pending": pending,
+        "review": len(review),
+        "problems": problems,
+        "last_document": last,
+        "waiting": waiting,
+        "watch_mode": beat.get("watch_mode"),
+    }
+
+
+def _local(cfg: Any, iso: str | None) -> str:
+    if not iso:
+        return "-"
+    when = dt.datetime.fromisoformat(iso).astimezone(cfg.timezone)
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def run(args: argparse.Namespace) -> int:
+    from naskahd import config
+
+    cfg = config.load(args.config)
+    info = gather(cfg)
+    if args.json:
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        d = info["daemon"]
+        if d["running"]:
+            print(_("naskahd is running since {since} (pid {pid})").format(since=_local(cfg, d["since"]), pid=d["pid"]))
+        else:
+            print(_("naskahd is NOT running"))
+        docs = info["documents"]
+        print(_("Documents: inbound {inbound}, outbound {outbound}, exempt {exempt}").format(**docs))
+        print(_("Waiting in the drop folder: {n}").format(n=info["pending"]))
+        print(_("Needing review: {n}").format(n=info["review"]))
+        last = info["last_document"]
+        if last:
+            print(_("Last filed: {agenda} at {when}").format(agenda=last["agenda"], when=_local(cfg, last["received_at"])))
+        if info["problems"]:
+            print(_("Needs attention:"))
+            for p in info["problems"]:
+                print(f"  - {p}")
+        else:
+            print(_("Problems: none"))
+    if not info["daemon"]["running"]:
+        return EXIT_NOT_RUNNING
+    return EXIT_ATTENTION if info["problems"] or info["review"] else EXIT_OK

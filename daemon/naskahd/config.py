@@ -1,0 +1,260 @@
+"""Load and validate the TOML configuration; the embedded default.
+
+Found by ``--config PATH``, else ``$NASKAHD_CONFIG``, else ``/etc/naskahd/naskahd.toml``;
+with none present, the embedded default (``default.toml`` beside this module) rooted at
+``./naskahd-data``. Every refusal names the file, the key, the value and the reason;
+unknown keys are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from naskahd.categories import CATEGORIES
+from naskahd.errors import ConfigError
+from naskahd.i18n import _
+
+SYSTEM_CONFIG = Path("/etc/naskahd/naskahd.toml")
+DEFAULT_TOML = Path(__file__).with_name("default.toml")
+DEFAULT_ROOT = Path("naskahd-data")
+WATCH_MODES = ("auto", "inotify", "polling")
+
+# Folders inside the drop folder that naskahd itself fills; never classified.
+REVIEW_FOLDER = "tinjau"  # files a person must look at (no rule matched, incomplete, ...)
+DUPLICATES_FOLDER = "duplikat"  # files whose content is already registered
+
+
+@dataclass(frozen=True)
+class Rule:
+    category: str
+    path: str | None = None  # fnmatch glob on the drop-relative POSIX path ('*' crosses '/')
+    name: re.Pattern[str] | None = None  # regular expression searched in the file name
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    drop: Path
+    archive: Path
+    state: Path
+    office_name: str
+    timezone: ZoneInfo
+    watch_mode: str = "auto"
+    settle_seconds: float = 2.0
+    incomplete_after_seconds: float = 600.0
+    rescan_seconds: float = 60.0
+    content_check: bool = True  # issue 8: PDF/JPEG/PNG/TIFF must be complete, not only quiet
+    ignore: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    recipients: tuple[str, ...] = ()
+    embedded: bool = False
+    # The recipients as the age module parsed them, or the reason none are usable.
+    recipient_problem: str | None = field(default=None, compare=False)
+
+    @property
+    def register_path(self) -> Path:
+        return self.state / "register.sqlite3"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.register_path}"
+
+    @property
+    def review_dir(self) -> Path:
+        return self.drop / REVIEW_FOLDER
+
+    @property
+    def duplicates_dir(self) -> Path:
+        return self.drop / DUPLICATES_FOLDER
+
+
+def locate(explicit: str | None) -> Path | None:
+    """The configuration file to read, or None for the embedded default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("NASKAHD_CONFIG")
+    if env:
+        return Path(env)
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return None
+
+
+def load(explicit: str | None = None) -> Config:
+    path = locate(explicit)
+    if path is None:
+        data = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))
+        return parse(data, source="<embedded default>", base=DEFAULT_ROOT.resolve(), embedded=True)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            _("the file does not exist; run 'naskahd init --root DIR' or give --config"),
+            source=str(path), key="--config", value=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(exc), source=str(path), key="--config", value=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_("not valid TOML: {error}").format(error=exc), source=str(path), key="(file)") from None
+    return parse(data, source=str(path), base=path.resolve().parent)
+
+
+class _Reader:
+    """Takes keys out of one TOML table, so that whatever is left over is an unknown key."""
+
+    def __init__(self, source: str, prefix: str, table: Any) -> None:
+        self.source, self.prefix = source, prefix
+        if not isinstance(table, dict):
+            self.fail(prefix, table, _("must be a table"))
+        self.table = dict(table)
+
+    def fail(self, key: str, value: object, reason: str) -> None:
+        raise ConfigError(reason, source=self.source, key=key, value=value)
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def take(self, name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if name not in self.table:
+            return default
+        value = self.table.pop(name)
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            self.fail(self.key(name), value, _("must be a number"))
+        if not isinstance(value, kind):
+            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.fail(self.key(name), value, _("must be of type {kind}").format(kind=expected))
+        return value
+
+    def take_str_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.take(name, list, None)
+        if value is None:
+            return default
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(self.key(name), value, _("must be a list of strings"))
+        return tuple(value)
+
+    def finish(self) -> None:
+        for name, value in self.table.items():
+            self.fail(self.key(name), value, _("unknown key (check its spelling)"))
+
+
+def _positive(r: _Reader, name: str, default: float) -> float:
+    value = float(r.take(name, (int, float), default))
+    if not value > 0:
+        r.fail(r.key(name), value, _("must be greater than zero"))
+    return value
+
+
+def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = False) -> Config:
+    top = _Reader(source, "", data)
+    paths = _Reader(source, "paths", top.take("paths", dict, {}))
+    drop = base / paths.take("drop", str, "drop")
+    archive = base / paths.take("archive", str, "archive")
+    state = base / paths.take("state", str, "state")
+    paths.finish()
+    folders = {"paths.drop": drop, "paths.archive": archive, "paths.state": state}
+    for key_a, a in folders.items():
+        for key_b, b in folders.items():
+            if key_a < key_b and (a == b or a in b.parents or b in a.parents):
+                top.fail(key_b, str(b), _("must not be inside or equal to {other}").format(other=key_a))
+
+    office = _Reader(source, "office", top.take("office", dict, {}))
+    office_name = office.take("name", str, "")
+    tz_name = office.take("timezone", str, "Asia/Jakarta")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        office.fail("office.timezone", tz_name, _("unknown timezone (use an IANA name such as Asia/Jakarta)"))
+    office.finish()
+
+    watch = _Reader(source, "watch", top.take("watch", dict, {}))
+    mode = watch.take("mode", str, "auto")
+    if mode not in WATCH_MODES:
+        watch.fail("watch.mode", mode, _("must be one of: {choices}").format(choices=", ".join(WATCH_MODES)))
+    settle = _positive(watch, "settle_seconds", 2.0)
+    incomplete_after = _positive(watch, "incomplete_after_seconds", 600.0)
+    rescan = _positive(watch, "rescan_seconds", 60.0)
+    content_check = watch.take("content_check", bool, True)
+    default_ignore = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))["watch"]["ignore"]
+    ignore = watch.take_str_list("ignore", tuple(default_ignore))
+    watch.finish()
+
+    enc = _Reader(source, "encryption", top.take("encryption", dict, {}))
+    recipients = enc.take_str_list("recipients", ())
+    enc.finish()
+    for i, text in enumerate(recipients):
+        _check_recipient(enc, f"encryption.recipients[{i}]", text)
+
+    raw_rules = top.take("rules", list, None)
+    rules = _parse_rules(top, raw_rules) if raw_rules is not None else _default_rules()
+    top.finish()
+
+    return Config(
+        source=source, drop=drop, archive=archive, state=state,
+        office_name=office_name, timezone=tz, watch_mode=mode, settle_seconds=settle,
+        incomplete_after_seconds=incomplete_after, rescan_seconds=rescan, content_check=content_check, ignore=ignore,
+        rules=rules, recipients=recipients, embedded=embedded,
+        recipient_problem=None if recipients else _(
+            "no encryption recipient is configured ([encryption] recipients): exempt scans wait "
+            "in the drop folder; add the officer's age1... public key and reload"
+        ),
+    )
+
+
+def _check_recipient(r: _Reader, key: str, text: str) -> None:
+    from naskahd import age  # the age module has no other dependency; imported late for start-up RSS
+    from naskahd.errors import AgeError
+
+    try:
+        age.parse_recipient(text)
+    except AgeError as exc:
+        r.fail(key, text, exc.render())
+
+
+def _parse_rules(top: _Reader, raw: list[Any]) -> tuple[Rule, ...]:
+    rules = []
+    for i, item in enumerate(raw):
+        r = _Reader(top.source, f"rules[{i}]", item)
+        category = r.take("category", str, None)
+        if category is None:
+            r.fail(r.key("category"), "", _("every rule needs a category"))
+        if category not in CATEGORIES:
+            r.fail(r.key("category"), category, _("must be one of: {choices}").format(choices=", ".join(CATEGORIES)))
+        path = r.take("path", str, None)
+        name_text = r.take("name", str, None)
+        if path is None and name_text is None:
+            r.fail(r.key("path"), "", _("a rule needs 'path', 'name' or both"))
+        name = None
+        if name_text is not None:
+            try:
+                name = re.compile(name_text)
+            except re.error as exc:
+                r.fail(r.key("name"), name_text, _("not a valid regular expression: {error}").format(error=exc))
+        r.finish()
+        rules.append(Rule(category=category, path=path, name=name))
+    return tuple(rules)
+
+
+def _default_rules() -> tuple[Rule, ...]:
+    data = tomllib.loads(DEFAULT_TOML.read_text(encoding="utf-8"))
+    return tuple(Rule(category=r["category"], path=r.get("path")) for r in data["rules"])
+
+
+def render_toml(root: Path, recipients: list[str]) -> str:
+    """The configuration ``naskahd init`` writes: the embedded default, paths absolute."""
+    text = DEFAULT_TOML.read_text(encoding="utf-8")
+    for key in ("drop", "archive", "state"):
+        line = f"{key} = {json.dumps(str(root / key))}"
+        text = re.sub(rf'^{key} = "{key}"', lambda _m, line=line: line, text, count=1, flags=re.M)
+    line = f"recipients = {json.dumps(list(recipients))}"
+    return re.sub(r"^recipients = \[\]", lambda _m: line, text, count=1, flags=re.M)

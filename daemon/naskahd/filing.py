@@ -1,0 +1,481 @@
+"""Store and register: one batch of settled files from the drop folder to committed rows.
+
+The order keeps a document safe at every instant (docs/architecture.md has the table):
+
+1. copy (or age-encrypt) each source into a temp file in its archive folder, hashing as
+   it goes; fsync. Exempt ciphertext is read back and checked before anything else.
+2. one register transaction for the batch: duplicates are found by SHA-256, agenda
+   numbers are allocated, rows are inserted as STAGED with their temp names. Commit.
+3. rename each temp file to its final name (never overwriting); fsync the folders.
+4. remove each source, only if it is still the very file that was copied; fsync.
+5. mark the rows FILED (or SOURCE_STUCK when the source could not be removed).
+
+A crash before 2 leaves orphan temp files (removed at start-up: the sources are still in
+the drop folder). A crash after 2 leaves STAGED rows, which ``reconcile()`` finishes from
+the temp file or, failing that, from the source. Agenda numbers are allocated in the
+same transaction as their rows, so they stay gapless and are never reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from naskahd import durable, naming
+from naskahd.categories import EXEMPT
+from naskahd.config import Config
+from naskahd.i18n import _
+from naskahd.log import get_logger
+from naskahd.register import Document, DocumentState, Duplicate, ReviewItem, allocate_number, format_agenda
+from naskahd.register.numbering import agenda_stem
+from naskahd.settle import Signature
+
+CHUNK = 1 << 20
+OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class Outcome(Enum):
+    FILED = "filed"
+    DUPLICATE = "duplicate"
+    CHANGED = "changed"  # the file changed while it was being taken: let it settle again
+    GONE = "gone"  # vanished or renamed while being taken: no row was written
+    FAILED = "failed"  # an I/O error: retried later
+    HELD = "held"  # cannot be filed now (exempt without a recipient): parked
+    STUCK = "source_stuck"  # filed, but the source could not be removed
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A settled, complete, classified file in the drop folder."""
+
+    relpath: str
+    category: str
+    signature: Signature
+    detected_type: str | None = None
+
+
+@dataclass
+class Result:
+    item: Ready
+    outcome: Outcome
+    detail: str = ""
+    agenda: str | None = None
+
+
+@dataclass
+class _Stored:
+    item: Ready
+    staged: durable.Staged
+    sha256: str
+    size: int
+    received_at: dt.datetime
+    sealed: Any = None  # age.Sealed for exempt documents
+    doc: Document | None = None
+    duplicate_of: Document | None = None
+    result: Result | None = field(default=None)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def sha256_file(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _source_matches(path: Path, st0: os.stat_result) -> bool:
+    """Is the file at ``path`` still the very file that was copied (same inode, unchanged)?"""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and Signature.of(st) == Signature.of(st0)
+
+
+def move_aside(source: Path, folder: Path, name: str) -> str:
+    """Rename ``source`` into ``folder`` under ``name`` or a numbered variant; never overwrite.
+
+    A rename within the drop folder: exempt plaintext never leaves it. Returns the name used.
+    """
+    durable.makedirs(folder)
+    candidate = name
+    for n in range(2, 10_000):
+        try:
+            durable.rename_noreplace(source, folder / candidate)
+        except FileExistsError:
+            candidate = naming.numbered(name, n)
+            continue
+        durable.fsync_dir(folder)
+        durable.fsync_dir(source.parent)
+        return candidate
+    raise FileExistsError(errno.EEXIST, "no free name", str(folder / name))
+
+
+class Filer:
+    """The register's single writer: files batches of ready files; reconciles at start-up."""
+
+    def __init__(
+        self,
+        config: Config,
+        sessions: sessionmaker[Session],
+        recipients: Sequence[Any] = (),
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.recipients = list(recipients)
+        self.clock = clock
+        self.log = get_logger("filing")
+
+    # -- paths ---------------------------------------------------------------------------
+    def source_path(self, relpath: str | bytes) -> Path:
+        return self.config.drop / os.fsdecode(relpath)
+
+    def _target_dir(self, category: str, when: dt.datetime) -> Path:
+        local = when.astimezone(self.config.timezone)
+        return self.config.archive / category / f"{local.year:04d}" / f"{local.month:02d}"
+
+    # -- step 1: copy or encrypt into a temp file ----------------------------------------------
+    def _store(self, item: Ready) -> _Stored | Result:
+        exempt = item.category == EXEMPT
+        if exempt and not self.recipients:
+            return Result(item, Outcome.HELD, self.config.recipient_problem or "")
+        source = self.source_path(item.relpath)
+        try:
+            fd = os.open(source, OPEN_FLAGS)
+        except FileNotFoundError:
+            return Result(item, Outcome.GONE)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # it became a symlink: never followed
+                return Result(item, Outcome.CHANGED, _("it became a symbolic link"))
+            return Result(item, Outcome.FAILED, _("cannot open it: {error}").format(error=exc.strerror))
+        with open(fd, "rb", buffering=0, closefd=True) as src:
+            st0 = os.fstat(fd)
+            if not stat.S_ISREG(st0.st_mode) or Signature.of(st0) != item.signature:
+                return Result(item, Outcome.CHANGED)
+            received_at = self.clock()
+            target_dir = self._target_dir(item.category, received_at)
+            try:
+                durable.makedirs(target_dir)
+                staged = durable.Staged(target_dir)
+            except OSError as exc:
+                return Result(item, Outcome.FAILED, _("cannot write to the archive: {error}").format(error=exc.strerror))
+            try:
+                if exempt:
+                    from naskahd import age
+
+                    sealed = age.encrypt_stream(src, staged.file, self.recipients)
+                    sha, size = sealed.plaintext_sha256, sealed.plaintext_size
+                else:
+                    sealed = None
+                    sha, size = self._copy(src, staged.file)
+                # fsync the content; the folder's entry is made durable by the final rename.
+                staged.file.flush()
+                os.fsync(staged.file.fileno())
+                staged.file.close()
+                if sealed is not None:
+                    # Read the written ciphertext back and open it with the file key still in
+                    # memory: the plaintext is removed only if this reproduces its hash.
+                    with open(staged.path, "rb") as check:
+                        age.verify_sealed(check, sealed)
+                if Signature.of(os.fstat(fd)) != item.signature or size != item.signature.size:
+                    staged.discard()
+                    return Result(item, Outcome.CHANGED, _("it changed while it was being copied"))
+            except OSError as exc:
+                staged.discard()
+                return Result(item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
+            except Exception as exc:
+                staged.discard()
+                self.log.error("document.store_failed", path=item.relpath, error=str(exc))
+                return Result(item, Outcome.FAILED, str(exc))
+        if not _source_matches(source, st0):
+            # Renamed or replaced while being copied: no row; the new name is found by events.
+            staged.discard()
+            return Result(item, Outcome.GONE)
+        staged.synced = True
+        return _Stored(item, staged, sha, size, received_at, sealed)
+
+    @staticmethod
+    def _copy(src: Any, dst: Any) -> tuple[str, int]:
+        h = hashlib.sha256()
+        size = 0
+        while chunk := src.read(CHUNK):
+            h.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+        return h.hexdigest(), size
+
+    # -- step 2: one transaction for the batch -------------------------------------------------
+    def _register(self, stored: list[_Stored]) -> None:
+        with self.sessions.begin() as session:
+            seen: dict[str, Document] = {}
+            for s in stored:
+                existing = seen.get(s.sha256) or session.scalar(select(Document).where(Document.sha256 == s.sha256))
+                if existing is not None:
+                    s.duplicate_of = existing
+                    continue
+                s.doc = self._new_document(session, s)
+                seen[s.sha256] = s.doc
+
+    def _new_document(self, session: Session, s: _Stored) -> Document:
+        category = s.item.category
+        year = s.received_at.astimezone(self.config.timezone).year
+        number = allocate_number(session, category, year)
+        raw_name = os.fsencode(os.path.basename(s.item.relpath))
+        exempt = category == EXEMPT
+        name = naming.archive_name(agenda_stem(number, category, year), raw_name, exempt=exempt)
+        archive_path = (s.staged.directory / name).relative_to(self.config.archive).as_posix()
+        doc = Document(
+            agenda=format_agenda(number, category, year), category=category, year=year, number=number,
+            original_name=None if exempt else naming.display_name(raw_name),
+            original_name_raw=None if exempt else raw_name,
+            original_name_sealed=self._seal_name(raw_name) if exempt else None,
+            source_relpath=os.fsencode(s.item.relpath), archive_path=archive_path,
+            temp_name=s.staged.path.name, size=s.size, sha256=s.sha256,
+            ciphertext_sha256=s.sealed.ciphertext_sha256 if s.sealed else None,
+            ciphertext_size=s.sealed.ciphertext_size if s.sealed else None,
+            recipients=json.dumps(list(s.sealed.recipients)) if s.sealed else None,
+            detected_type=s.item.detected_type, received_at=s.received_at, state=DocumentState.STAGED,
+        )
+        session.add(doc)
+        session.flush()
+        return doc
+
+    def _seal_name(self, raw_name: bytes) -> bytes:
+        from naskahd import age
+
+        return age.encrypt_bytes(raw_name, self.recipients)
+
+    # -- the whole batch -----------------------------------------------------------------------
+    def file_batch(self, items: Sequence[Ready]) -> list[Result]:
+        results: list[Result] = []
+        stored: list[_Stored] = []
+        for item in items:
+            r = self._store(item)
+            if isinstance(r, Result):
+                results.append(r)
+            else:
+                stored.append(r)
+        if not stored:
+            return results
+        try:
+            self._register(stored)
+        except Exception as exc:
+            for s in stored:
+                s.staged.discard()
+            self.log.error("register.commit_failed", error=str(exc), files=len(stored))
+            return results + [Result(s.item, Outcome.FAILED, _("register: {error}").format(error=exc)) for s in stored]
+        # step 3: final names
+        folders: set[Path] = set()
+        for s in stored:
+            if s.doc is None:
+                continue
+            final = self.config.archive / s.doc.archive_path
+            try:
+                durable.rename_noreplace(s.staged.path, final)
+                folders.add(final.parent)
+            except OSError as exc:
+                # Left STAGED: reconcile() retries and reports. The row stays: never filed twice.
+                self.log.error("document.publish_failed", agenda=s.doc.agenda, error=str(exc))
+                s.result = Result(s.item, Outcome.FAILED, str(exc), s.doc.agenda)
+        for folder in folders:
+            durable.fsync_dir(folder)
+        # step 4: remove sources (and move duplicates aside)
+        drop_folders: set[Path] = set()
+        finished: list[tuple[_Stored, DocumentState]] = []
+        duplicates: list[tuple[_Stored, str]] = []
+        for s in stored:
+            if s.result is not None:
+                continue
+            source = self.source_path(s.item.relpath)
+            if s.duplicate_of is not None:
+                s.staged.discard()
+                try:
+                    moved = move_aside(source, self.config.duplicates_dir, os.path.basename(s.item.relpath))
+                except OSError as exc:
+                    s.result = Result(s.item, Outcome.FAILED, _("cannot move the duplicate aside: {error}").format(error=exc.strerror))
+                    continue
+                duplicates.append((s, moved))
+                s.result = Result(s.item, Outcome.DUPLICATE, moved, s.duplicate_of.agenda)
+                continue
+            assert s.doc is not None
+            state = self._remove_source(source, s)
+            drop_folders.add(source.parent)
+            finished.append((s, state))
+        for folder in drop_folders:
+            with contextlib.suppress(OSError):
+                durable.fsync_dir(folder)
+        # step 5: the rows say it is done
+        now = self.clock()
+        with self.sessions.begin() as session:
+            for s, state in finished:
+                assert s.doc is not None
+                session.get(Document, s.doc.id).state = state  # type: ignore[union-attr]
+                session.get(Document, s.doc.id).temp_name = None  # type: ignore[union-attr]
+            for s, moved in duplicates:
+                assert s.duplicate_of is not None
+                session.add(Duplicate(document_id=s.duplicate_of.id, source_relpath=os.fsencode(s.item.relpath), moved_to=moved, detected_at=now))
+        for s, state in finished:
+            assert s.doc is not None
+            outcome = Outcome.FILED if state is DocumentState.FILED else Outcome.STUCK
+            s.result = Result(s.item, outcome, "", s.doc.agenda)
+            self._log_filed(s, state)
+        for s, moved in duplicates:
+            assert s.duplicate_of is not None
+            self.log.info("document.duplicate", path=s.item.relpath, duplicate_of=s.duplicate_of.agenda, moved_to=moved, sha256=s.sha256)
+        return results + [s.result for s in stored if s.result is not None]
+
+    def _remove_source(self, source: Path, s: _Stored) -> DocumentState:
+        try:
+            st = os.lstat(source)
+        except FileNotFoundError:
+            return DocumentState.FILED
+        if Signature.of(st) != s.item.signature:
+            # Rewritten after it was taken: the new content is a new file, filed on its own.
+            return DocumentState.FILED
+        try:
+            os.unlink(source)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.log.warning("document.source_stuck", agenda=s.doc.agenda if s.doc else None, path=s.item.relpath, error=exc.strerror)
+            return DocumentState.SOURCE_STUCK
+        return DocumentState.FILED
+
+    def _log_filed(self, s: _Stored, state: DocumentState) -> None:
+        assert s.doc is not None
+        fields: dict[str, Any] = dict(
+            agenda=s.doc.agenda, category=s.doc.category, archive_path=s.doc.archive_path,
+            size=s.size, sha256=s.sha256, detected_type=s.item.detected_type,
+        )
+        if s.doc.category != EXEMPT:
+            fields["path"] = s.item.relpath  # exempt names are withheld from logs too
+        self.log.info("document.registered", **fields)
+        if s.sealed is not None:
+            self.log.info("document.encrypted", agenda=s.doc.agenda, ciphertext_sha256=s.sealed.ciphertext_sha256, recipients=len(s.sealed.recipients))
+
+    # -- review ------------------------------------------------------------------------------
+    def to_review(self, relpath: str, reason: str) -> str | None:
+        """Move a drop-folder entry to the review folder (a rename: never opened, never followed)."""
+        source = self.source_path(relpath)
+        try:
+            moved = move_aside(source, self.config.review_dir, os.path.basename(relpath))
+        except FileNotFoundError:
+            return None
+        with self.sessions.begin() as session:
+            session.add(ReviewItem(name=naming.display_name(os.fsencode(moved)), source_relpath=os.fsencode(relpath), reason=reason, moved_at=self.clock()))
+        self.log.warning("document.review", path=relpath, moved_to=moved, reason=reason)
+        return moved
+
+    # -- start-up reconciliation --------------------------------------------------------------
+    def reconcile(self) -> list[str]:
+        """Finish or roll back whatever a crash left half-done. Returns problems for a person."""
+        problems: list[str] = []
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(Document).where(Document.state.in_([DocumentState.STAGED, DocumentState.SOURCE_STUCK]))
+            ).all()
+        for doc in rows:
+            try:
+                problem = self._finish(doc)
+            except OSError as exc:
+                problem = _("document {agenda}: cannot finish filing: {error}").format(agenda=doc.agenda, error=exc)
+            if problem:
+                problems.append(problem)
+                self.log.error("document.reconcile_failed", agenda=doc.agenda, problem=problem)
+        keep = {(self.config.archive / r.archive_path).parent / r.temp_name for r in rows if r.temp_name}
+        for temp in self._temp_files():
+            if temp not in keep:
+                # A copy whose row was never committed: its source is still in the drop folder.
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+                self.log.info("archive.temp_removed", path=str(temp.relative_to(self.config.archive)))
+        return problems
+
+    def _temp_files(self) -> list[Path]:
+        found = []
+        for dirpath, _dirs, files in os.walk(self.config.archive):
+            found += [Path(dirpath) / f for f in files if f.startswith(durable.TEMP_PREFIX)]
+        return found
+
+    def _archive_ok(self, doc: Document, path: Path) -> bool:
+        want = doc.ciphertext_sha256 if doc.category == EXEMPT else doc.sha256
+        return path.is_file() and sha256_file(path) == want
+
+    def _finish(self, doc: Document) -> str | None:
+        final = self.config.archive / doc.archive_path
+        source = self.source_path(doc.source_relpath)
+        if not final.exists():
+            temp = final.parent / doc.temp_name if doc.temp_name else None
+            if temp is not None and temp.exists() and self._archive_ok(doc, temp):
+                durable.rename_noreplace(temp, final)
+                durable.fsync_dir(final.parent)
+            elif source.is_file() and not source.is_symlink() and sha256_file(source) == doc.sha256:
+                self._restore_from_source(doc, source, final)
+            else:
+                return _(
+                    "document {agenda}: its archive copy is missing and its source is gone; "
+                    "look for {name} and drop it again"
+                ).format(agenda=doc.agenda, name=naming.display_name(doc.source_relpath))
+        elif not self._archive_ok(doc, final):
+            return _("document {agenda}: the archive file {path} does not match the register; keep it and call for help").format(agenda=doc.agenda, path=doc.archive_path)
+        state = DocumentState.FILED
+        if source.is_file() and not source.is_symlink() and sha256_file(source) == doc.sha256:
+            try:
+                source.unlink()
+                durable.fsync_dir(source.parent)
+            except OSError:
+                state = DocumentState.SOURCE_STUCK
+        with self.sessions.begin() as session:
+            row = session.get(Document, doc.id)
+            assert row is not None
+            row.state, row.temp_name = state, None
+        self.log.info("document.reconciled", agenda=doc.agenda, state=state.value)
+        return None
+
+    def _restore_from_source(self, doc: Document, source: Path, final: Path) -> None:
+        """Redo step 1 from the source for a committed row whose temp file was lost."""
+        durable.makedirs(final.parent)
+        staged = durable.Staged(final.parent)
+        try:
+            with open(source, "rb") as src:
+                if doc.category == EXEMPT:
+                    from naskahd import age
+
+                    sealed = age.encrypt_stream(src, staged.file, self.recipients)
+                    staged.sync()
+                    with open(staged.path, "rb") as check:
+                        age.verify_sealed(check, sealed)
+                    if sealed.plaintext_sha256 != doc.sha256:
+                        raise OSError(errno.EIO, "source changed during reconciliation")
+                    with self.sessions.begin() as session:
+                        row = session.get(Document, doc.id)
+                        assert row is not None
+                        row.ciphertext_sha256, row.ciphertext_size = sealed.ciphertext_sha256, sealed.ciphertext_size
+                        row.recipients = json.dumps(list(sealed.recipients))
+                    doc.ciphertext_sha256 = sealed.ciphertext_sha256
+                else:
+                    sha, _size = self._copy(src, staged.file)
+                    if sha != doc.sha256:
+                        raise OSError(errno.EIO, "source changed during reconciliation")
+            staged.publish(final)
+        except BaseException:
+            staged.discard()
+            raise

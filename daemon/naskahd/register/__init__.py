@@ -1,0 +1,14 @@
+"""The register (daftar kontrol backup): SQLAlchemy models, agenda numbering, migrations.
+
+Only SQLAlchemy Core/ORM is used, so the register can later live on PostgreSQL; the
+SQLite-specific settings are all in ``db.py``.
+"""
+
+from naskahd.register.db import open_register
+from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, ReviewItem
+from naskahd.register.numbering import allocate_number, format_agenda
+
+__all__ = [
+    "AgendaCounter", "Base", "Document", "DocumentState", "Duplicate", "ReviewItem",
+    "allocate_number", "format_agenda", "open_register",
+]

@@ -1,0 +1,124 @@
+"""The register's tables, as typed SQLAlchemy 2.x models.
+
+Constraint names come from a naming convention so that Alembic's batch migrations can
+drop them on SQLite. Times are stored in UTC; people see them in the office's timezone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    DateTime, Enum, ForeignKey, Integer, LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the register; use UTC")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class DocumentState(enum.Enum):
+    # Row committed with its agenda number; the archive copy may still carry its temp
+    # name and the source may still be in the drop folder. Start-up reconciliation
+    # finishes whatever a crash left here.
+    STAGED = "staged"
+    # Archive copy under its final name and source removed: nothing left to do.
+    FILED = "filed"
+    # Archive copy final, but the source could not be removed (permissions): never filed again.
+    SOURCE_STUCK = "source_stuck"
+
+
+class AgendaCounter(Base):
+    """The last agenda number given per category per calendar year (office timezone)."""
+
+    __tablename__ = "agenda_counters"
+    category: Mapped[str] = mapped_column(String(16), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("category", "year", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agenda: Mapped[str] = mapped_column(String(32), unique=True)
+    category: Mapped[str] = mapped_column(String(16))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    # For exempt documents the name is withheld: only its age-encrypted form is kept.
+    original_name: Mapped[str | None] = mapped_column(Text)  # for display (bad bytes escaped)
+    original_name_raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the exact bytes
+    original_name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    source_relpath: Mapped[bytes] = mapped_column(LargeBinary)  # drop-relative, exact bytes
+    archive_path: Mapped[str] = mapped_column(Text, unique=True)  # relative to the archive root
+    temp_name: Mapped[str | None] = mapped_column(Text)  # the staged file's name beside archive_path
+    size: Mapped[int] = mapped_column(Integer)
+    # SHA-256 of the plaintext; one document per content, so a duplicate is never registered.
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    ciphertext_sha256: Mapped[str | None] = mapped_column(String(64))
+    ciphertext_size: Mapped[int | None] = mapped_column(Integer)
+    recipients: Mapped[str | None] = mapped_column(Text)  # JSON list of age1... strings
+    detected_type: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    state: Mapped[DocumentState] = mapped_column(
+        Enum(DocumentState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=DocumentState.STAGED,
+    )
+
+    duplicates: Mapped[list[Duplicate]] = relationship(back_populates="document")
+
+
+class Duplicate(Base):
+    """A file whose content was already registered: moved aside, never registered again."""
+
+    __tablename__ = "duplicates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
+    moved_to: Mapped[str] = mapped_column(Text)  # name inside the duplicates folder
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    document: Mapped[Document] = relationship(back_populates="duplicates")
+
+
+class ReviewItem(Base):
+    """A file moved to the review folder, and why: shown by `status` while it is there."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)  # file name inside the review folder
+    source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    moved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,315 @@
+"""The daemon's main loop: events → settle → classify → file, one thread owning the register.
+
+Threads: watchdog's observer puts events on a queue; this loop (the main thread) does
+everything else, so the register has a single writer and no locks are needed. Signal
+handlers only record the signal; the loop acts on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import signal
+import stat
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from naskahd import durable, watch
+from naskahd.categories import DROP_FOLDER, EXEMPT
+from naskahd.classify import classify
+from naskahd.config import Config
+from naskahd.filing import Filer, Outcome, Ready, Result
+from naskahd.i18n import _
+from naskahd.log import get_logger
+from naskahd.register import open_register
+from naskahd.settle import Candidate, Settler, Signature, Verdict
+from naskahd.state import InstanceLock, write_heartbeat
+
+BATCH = 256  # files per register transaction
+HEARTBEAT_SECONDS = 2.0
+
+_ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
+    (stat.S_ISLNK, "a symbolic link (never followed): put the file itself in the drop folder"),
+    (stat.S_ISFIFO, "a named pipe (never opened): only scans can be filed"),
+    (stat.S_ISSOCK, "a socket (never opened): only scans can be filed"),
+    (stat.S_ISCHR, "a device node (never opened): only scans can be filed"),
+    (stat.S_ISBLK, "a device node (never opened): only scans can be filed"),
+]
+
+
+def make_tree(config: Config) -> None:
+    """The folders of SOP step 2: drop subfolders per category, archive, state."""
+    for folder in (config.drop, config.archive, config.state):
+        durable.makedirs(folder)
+    for name in DROP_FOLDER.values():
+        durable.makedirs(config.drop / name)
+
+
+def parse_recipients(config: Config) -> list[Any]:
+    if not config.recipients:
+        return []
+    from naskahd import age
+
+    return [age.parse_recipient(r) for r in config.recipients]
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.log = get_logger("service")
+        self.events: queue.SimpleQueue[watch.Event] = queue.SimpleQueue()
+        self.settler = Settler(config.settle_seconds, config.incomplete_after_seconds)
+        self.signals: list[int] = []
+        self.since = dt.datetime.now(dt.UTC)
+        self.problems: list[str] = []  # from start-up reconciliation; persist until restart
+        self.held: dict[str, str] = {}  # relpath -> why it waits (exempt without recipient)
+        self.failing: dict[str, str] = {}  # relpath -> last error, while retried
+        self._heartbeat_due = 0.0
+        self._heartbeat_written = 0.0
+        self._last_heartbeat: dict[str, Any] = {}
+
+    # -- signals: record only ------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.signals.append(signum)
+
+    def _install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    # -- life ----------------------------------------------------------------------------------
+    def run(self, ready_callback: Callable[[], None] | None = None) -> int:
+        make_tree(self.config)
+        lock = InstanceLock(self.config.state)
+        lock.acquire()
+        try:
+            self._install_signals()
+            sessions = open_register(self.config.database_url)
+            self.filer = Filer(self.config, sessions, parse_recipients(self.config))
+            self.problems = self.filer.reconcile()
+            watcher = watch.Watcher(self.config, self.events)
+            watcher.start()
+            self.log.info(
+                "daemon.started", pid=os.getpid(), drop=str(self.config.drop), archive=str(self.config.archive),
+                watch_mode=watcher.mode, filesystem=watcher.fstype, config=self.config.source,
+            )
+            if self.config.recipient_problem:
+                self.log.warning("encryption.no_recipient", problem=self.config.recipient_problem)
+            self.watcher = watcher
+            self.events.put(watch.Scan(str(self.config.drop), "start-up"))
+            if ready_callback:
+                ready_callback()
+            try:
+                self._loop()
+            finally:
+                watcher.stop()
+                write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
+                self.log.info("daemon.stopped", pid=os.getpid())
+        finally:
+            lock.release()
+        return 0
+
+    def _loop(self) -> None:
+        next_rescan = time.monotonic() + self.config.rescan_seconds
+        while True:
+            while self.signals:
+                signum = self.signals.pop(0)
+                if signum in (signal.SIGTERM, signal.SIGINT):
+                    self.log.info("daemon.stopping", signal=signal.Signals(signum).name)
+                    return
+                self.log.info("daemon.rescan_requested", signal="SIGHUP")
+                self.events.put(watch.Scan(str(self.config.drop), "SIGHUP"))
+            now = time.monotonic()
+            if now >= next_rescan:
+                self.events.put(watch.Scan(str(self.config.drop), "periodic"))
+                next_rescan = now + self.config.rescan_seconds
+            self._drain_events()
+            self._process_due()
+            self._heartbeat()
+            self._wait()
+
+    def _wait(self) -> None:
+        due = self.settler.next_due()
+        timeout = 0.5 if due is None else max(0.0, min(0.5, due - time.monotonic()))
+        if timeout > 0:
+            try:
+                self.events.put(self.events.get(timeout=timeout))  # woken by an event; handled next round
+            except queue.Empty:
+                pass
+
+    # -- detect -> settle ----------------------------------------------------------------------
+    def _drain_events(self) -> None:
+        now = time.monotonic()
+        scans: dict[str, str] = {}
+        touched: set[str] = set()
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(event, watch.Scan):
+                scans[event.path] = event.reason
+            else:
+                touched.add(event.path)
+        for path, reason in scans.items():
+            count = 0
+            for rel, st in watch.scan(self.config, path):
+                self.settler.touch(rel, Signature.of(st), now)
+                count += 1
+            self.log.debug("drop.scanned", path=path, reason=reason, entries=count)
+            if reason not in ("periodic", "folder appeared"):
+                self.log.info("drop.scanned", reason=reason, entries=count)
+        for path in touched:
+            rel = watch.relative(self.config, path)
+            if rel is None:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                self.settler.forget(rel)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                self.settler.touch(rel, Signature.of(st), now)
+
+    def _process_due(self) -> None:
+        while True:
+            now = time.monotonic()
+            due = self.settler.due(now, limit=BATCH)
+            if not due:
+                return
+            ready: list[Ready] = []
+            for cand in due:
+                item = self._examine(cand, now)
+                if item is not None:
+                    ready.append(item)
+            if ready:
+                for result in self.filer.file_batch(ready):
+                    self._after(result)
+            self._drain_events()  # keep the queue short during a burst
+            self._heartbeat()
+
+    def _examine(self, cand: Candidate, now: float) -> Ready | None:
+        """Settle, check content, classify. Returns a Ready item, or None (waits, review, gone)."""
+        rel = cand.relpath
+        path = self.config.drop / rel
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            self._forget(rel)
+            return None
+        except OSError as exc:
+            self._failed(cand, _("cannot look at it: {error}").format(error=exc.strerror), now)
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            self._forget(rel)
+            self.events.put(watch.Scan(str(path), "folder appeared"))
+            return None
+        for test, why in _ODD_TYPES:
+            if test(st.st_mode):
+                self._review(rel, _(why))
+                return None
+        if self.settler.observe(cand, Signature.of(st), now) is Verdict.WAIT:
+            return None
+        category = classify(rel, self.config.rules)
+        if category is None:
+            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"))
+            return None
+        kind, reason = None, None
+        if st.st_size == 0:
+            reason = _("the file is empty (0 bytes): scan the letter again")
+        elif self.config.content_check:
+            try:
+                verdict = self._check_content(path)
+            except OSError as exc:
+                self._failed(cand, _("cannot read it: {error}").format(error=exc.strerror), now)
+                return None
+            kind = verdict.kind
+            if not verdict.complete:
+                reason = verdict.reason
+        if reason is not None:
+            if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
+                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason))
+            else:
+                self.log.debug("document.incomplete", path=rel, reason=reason)
+            return None
+        if category == EXEMPT and not self.filer.recipients:
+            self._hold(cand, self.config.recipient_problem or "")
+            return None
+        return Ready(rel, category, cand.signature or Signature.of(st), kind)
+
+    @staticmethod
+    def _check_content(path: os.PathLike[str]) -> Any:
+        from naskahd import complete
+
+        return complete.check(path)
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def _after(self, result: Result) -> None:
+        rel = result.item.relpath
+        cand = self.settler.candidates.get(rel)
+        now = time.monotonic()
+        if result.outcome in (Outcome.FILED, Outcome.DUPLICATE, Outcome.STUCK, Outcome.GONE):
+            self._forget(rel)
+        elif result.outcome is Outcome.CHANGED and cand is not None:
+            self.log.info("document.changed", path=rel, detail=result.detail)
+            self.settler.restart(cand, now)
+        elif result.outcome is Outcome.HELD and cand is not None:
+            self._hold(cand, result.detail)
+        elif result.outcome is Outcome.FAILED and cand is not None:
+            self._failed(cand, result.detail, now)
+
+    def _forget(self, rel: str) -> None:
+        self.settler.forget(rel)
+        self.held.pop(rel, None)
+        self.failing.pop(rel, None)
+
+    def _hold(self, cand: Candidate, why: str) -> None:
+        if cand.relpath not in self.held:
+            self.log.warning("document.held", path=cand.relpath, reason=why)
+        self.held[cand.relpath] = why
+        self.settler.hold(cand)
+
+    def _failed(self, cand: Candidate, why: str, now: float) -> None:
+        delay = self.settler.retry_later(cand, now)
+        self.failing[cand.relpath] = why
+        self.log.warning("document.failed", path=cand.relpath, error=why, retry_in=round(delay, 1), attempts=cand.failures)
+
+    def _review(self, rel: str, why: str) -> None:
+        try:
+            self.filer.to_review(rel, why)
+        except OSError as exc:
+            cand = self.settler.candidates.get(rel)
+            if cand is not None:
+                self._failed(cand, _("cannot move it to review: {error}").format(error=exc.strerror), time.monotonic())
+            return
+        self._forget(rel)
+
+    # -- heartbeat for `status` ----------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now < self._heartbeat_due:
+            return
+        self._heartbeat_due = now + HEARTBEAT_SECONDS
+        problems = list(self.problems)
+        problems += [_("cannot file {path}: {error} (retrying)").format(path=p, error=e) for p, e in sorted(self.failing.items())[:20]]
+        held = sorted(self.held)
+        if held:
+            problems.append(_("{n} exempt scan(s) wait in the drop folder: {why}").format(n=len(held), why=next(iter(self.held.values()))))
+        waiting = [
+            {"path": c.relpath, "reason": c.incomplete}
+            for c in list(self.settler.candidates.values())[:200] if c.incomplete
+        ]
+        data = {
+            "running": True, "pid": os.getpid(), "since": self.since.isoformat(timespec="seconds"),
+            "watch_mode": self.watcher.mode, "filesystem": self.watcher.fstype,
+            "pending": len(self.settler), "waiting": waiting, "problems": problems,
+        }
+        if data != self._last_heartbeat or now >= self._heartbeat_written + 30:
+            write_heartbeat(self.config.state, {**data, "heartbeat": _iso_now()})
+            self._last_heartbeat, self._heartbeat_written = data, now
+
+
+def _iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

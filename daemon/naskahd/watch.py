@@ -1,0 +1,170 @@
+"""Detect: the watchdog observer, full scans of the drop folder, and the polling choice.
+
+Events only say "look at this path"; the settle stage decides whether the file is ready.
+Watchers miss events (queue overflow, network filesystems), so the drop folder is also
+scanned in full at start-up, after an inotify overflow, and every ``rescan_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent, DirMovedEvent, FileSystemEvent, FileSystemEventHandler, FileSystemMovedEvent,
+)
+from watchdog.observers.api import BaseObserver
+
+from naskahd.classify import is_ignored
+from naskahd.config import DUPLICATES_FOLDER, REVIEW_FOLDER, Config
+
+# Filesystems where the kernel never sees the writes (they happen on another host), so
+# inotify stays silent: NFS, SMB/CIFS, and FUSE in general (sshfs, ...).
+REMOTE_FSTYPES = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre")
+
+
+@dataclass(frozen=True)
+class Touch:
+    path: str  # absolute
+
+
+@dataclass(frozen=True)
+class Scan:
+    path: str  # absolute directory to scan recursively
+    reason: str
+
+
+Event = Touch | Scan
+
+
+def mount_fstype(path: Path, mountinfo: str | None = None) -> str:
+    """The filesystem type of the mount holding ``path`` (longest mount point prefix)."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            mountinfo = f.read()
+    target = os.path.realpath(path)
+    best, fstype = "", "unknown"
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount_point = fields[4].replace("\\040", " ")
+        if (target == mount_point or target.startswith(mount_point.rstrip("/") + "/")) and len(mount_point) >= len(best):
+            best, fstype = mount_point, right.split()[0]
+    return fstype
+
+
+def choose_mode(configured: str, fstype: str) -> str:
+    """``auto`` polls where inotify cannot see remote writes; otherwise inotify."""
+    if configured != "auto":
+        return configured
+    if fstype in REMOTE_FSTYPES or fstype.startswith("fuse"):
+        return "polling"
+    return "inotify"
+
+
+def relative(config: Config, path: str) -> str | None:
+    """The drop-relative path, or None for paths naskahd must not take (its own folders, ignored names)."""
+    try:
+        rel = os.path.relpath(path, config.drop)
+    except ValueError:
+        return None
+    if rel == "." or rel.startswith("../") or rel == "..":
+        return None
+    top = rel.split("/", 1)[0]
+    if top in (REVIEW_FOLDER, DUPLICATES_FOLDER) or is_ignored(rel, config.ignore):
+        return None
+    return rel
+
+
+def scan(config: Config, root: str | None = None) -> Iterator[tuple[str, os.stat_result]]:
+    """Every non-directory entry below ``root`` (default: the drop folder), never following links.
+
+    Yields (relpath, lstat) for regular files and for the odd entries too (links, FIFOs,
+    ...), which the pipeline reports; directories are descended into.
+    """
+    stack = [root or str(config.drop)]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue  # vanished or unreadable; the next scan tries again
+        for entry in entries:
+            rel = relative(config, entry.path)
+            if rel is None:
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)
+            else:
+                yield rel, st
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, events: queue.SimpleQueue[Event]) -> None:
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write", "deleted"):
+            return
+        path = os.fsdecode(event.dest_path if isinstance(event, FileSystemMovedEvent) else event.src_path)
+        if isinstance(event, (DirCreatedEvent, DirMovedEvent)):
+            # inotify reports only the folder itself; whatever it holds must be scanned.
+            self.events.put(Scan(path, "folder appeared"))
+        elif not event.is_directory:
+            self.events.put(Touch(path))
+
+
+class _OverflowSpotter(logging.Handler):
+    """watchdog rebuilds its watches after an inotify queue overflow but tells its user
+    only through its log; turn that into a full scan, since events were lost."""
+
+    def __init__(self, events: queue.SimpleQueue[Event], drop: str) -> None:
+        super().__init__(logging.WARNING)
+        self.events, self.drop = events, drop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.events.put(Scan(self.drop, "inotify queue overflow"))
+
+
+class Watcher:
+    """Owns the watchdog observer; puts Touch/Scan events on ``events``."""
+
+    def __init__(self, config: Config, events: queue.SimpleQueue[Event]) -> None:
+        self.config, self.events = config, events
+        self.fstype = mount_fstype(config.drop)
+        self.mode = choose_mode(config.watch_mode, self.fstype)
+        self.observer: BaseObserver | None = None
+        self._spotter = _OverflowSpotter(events, str(config.drop))
+
+    def start(self) -> None:
+        if self.mode == "polling":
+            from watchdog.observers.polling import PollingObserver
+
+            self.observer = PollingObserver(timeout=1.0)
+        else:
+            from watchdog.observers.inotify import InotifyObserver
+
+            self.observer = InotifyObserver()
+            logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spotter)
+            logging.getLogger("watchdog.observers.inotify").addHandler(self._spotter)
+        self.observer.schedule(_Handler(self.events), str(self.config.drop), recursive=True)
+        self.observer.start()
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=10)
+        for name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
+            logging.getLogger(name).removeHandler(self._spotter)

@@ -29,7 +29,7 @@ from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 
 BATCH = 256  # files per register transaction
-HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
 
 _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
     (stat.S_ISLNK, "a symbolic link (never followed): put the file itself in the drop folder"),

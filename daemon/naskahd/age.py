@@ -707,38 +707,49 @@ def _chunk_nonce(counter: int, last: bool) -> bytes:
 
 
 def _open_payload(src: _Reader, file_key: bytes, write: Callable[[bytes], object]) -> int:
-    """Decrypt and release chunk by chunk, each only once authenticated. Returns the size."""
+    """Decrypt and release chunk by chunk, each only once authenticated. Returns the size.
+
+    A full-size chunk is tried as a middle chunk, then as the final one (as the reference
+    implementation does), so what is released before an error matches other decryptors.
+    """
     nonce = src.read(PAYLOAD_NONCE_SIZE)
     if len(nonce) != PAYLOAD_NONCE_SIZE:
         raise AgeError(_("the file is truncated: the payload nonce is missing"))
     aead = ChaCha20Poly1305(_payload_key(file_key, nonce))
     counter = 0
     size = 0
-    pending = src.read(ENC_CHUNK + 1)  # one byte of look-ahead tells if a chunk is last
     while True:
-        last = len(pending) <= ENC_CHUNK
-        chunk, pending = pending[:ENC_CHUNK], pending[ENC_CHUNK:]
+        chunk = src.read(ENC_CHUNK)
         if len(chunk) < TAG:
             raise AgeError(_("the file is truncated: the encrypted payload ends early"))
+        last = len(chunk) < ENC_CHUNK
         if last and len(chunk) == TAG and counter > 0:
             # "Payload": the final chunk may be empty only if the whole payload is.
             raise AgeError(_("invalid payload: the final chunk is empty"))
-        try:
-            plain = aead.decrypt(_chunk_nonce(counter, last), chunk, None)
-        except InvalidTag:
-            if last:
-                raise AgeError(
-                    _("the file is truncated or corrupt: chunk {n} failed authentication").format(n=counter)
-                ) from None
+        plain = _open_chunk(aead, counter, chunk, last)
+        if plain is None and not last:
+            last = True
+            plain = _open_chunk(aead, counter, chunk, last)
+        if plain is None:
             raise AgeError(
-                _("the file is corrupt or was modified: chunk {n} failed authentication").format(n=counter)
-            ) from None
+                _("the file is corrupt, truncated or was modified: chunk {n} failed authentication").format(
+                    n=counter
+                )
+            )
         _write_all(write, plain)
         size += len(plain)
         if last:
+            if src.read(1):
+                raise AgeError(_("the file is corrupt: there is data after the end of the encrypted payload"))
             return size
         counter += 1
-        pending += src.read(ENC_CHUNK)
+
+
+def _open_chunk(aead: ChaCha20Poly1305, counter: int, chunk: bytes, last: bool) -> bytes | None:
+    try:
+        return aead.decrypt(_chunk_nonce(counter, last), chunk, None)
+    except InvalidTag:
+        return None
 
 
 def _write_all(write: Callable[[bytes], object], data: bytes | memoryview) -> None:

@@ -307,6 +307,15 @@ class Filer:
             source = self.source_path(s.item.relpath)
             if s.duplicate_of is not None:
                 s.staged.discard()
+                if self._is_stuck_source(s):
+                    # The very scan that was filed but could not be removed: try again, never refile.
+                    state = self._remove_source(source, s, quiet=True)
+                    if state is DocumentState.FILED:
+                        finished.append((s, state))
+                        drop_folders.add(source.parent)
+                    else:
+                        s.result = Result(s.item, Outcome.STUCK, "", s.duplicate_of.agenda)
+                    continue
                 try:
                     moved = move_aside(source, self.config.duplicates_dir, os.path.basename(s.item.relpath))
                 except OSError as exc:
@@ -326,14 +335,18 @@ class Filer:
         now = self.clock()
         with self.sessions.begin() as session:
             for s, state in finished:
-                assert s.doc is not None
-                session.get(Document, s.doc.id).state = state  # type: ignore[union-attr]
-                session.get(Document, s.doc.id).temp_name = None  # type: ignore[union-attr]
+                doc = session.get(Document, (s.doc or s.duplicate_of).id)  # type: ignore[union-attr]
+                assert doc is not None
+                doc.state, doc.temp_name = state, None
             for s, moved in duplicates:
                 assert s.duplicate_of is not None
                 session.add(Duplicate(document_id=s.duplicate_of.id, source_relpath=os.fsencode(s.item.relpath), moved_to=moved, detected_at=now))
         for s, state in finished:
-            assert s.doc is not None
+            if s.doc is None:  # a stuck source finally removed
+                assert s.duplicate_of is not None
+                s.result = Result(s.item, Outcome.FILED, "", s.duplicate_of.agenda)
+                self.log.info("document.source_removed", agenda=s.duplicate_of.agenda)
+                continue
             outcome = Outcome.FILED if state is DocumentState.FILED else Outcome.STUCK
             s.result = Result(s.item, outcome, "", s.doc.agenda)
             self._log_filed(s, state)
@@ -342,7 +355,11 @@ class Filer:
             self.log.info("document.duplicate", path=s.item.relpath, duplicate_of=s.duplicate_of.agenda, moved_to=moved, sha256=s.sha256)
         return results + [s.result for s in stored if s.result is not None]
 
-    def _remove_source(self, source: Path, s: _Stored) -> DocumentState:
+    def _is_stuck_source(self, s: _Stored) -> bool:
+        d = s.duplicate_of
+        return d is not None and d.state is DocumentState.SOURCE_STUCK and d.source_relpath == os.fsencode(s.item.relpath)
+
+    def _remove_source(self, source: Path, s: _Stored, quiet: bool = False) -> DocumentState:
         try:
             st = os.lstat(source)
         except FileNotFoundError:
@@ -355,7 +372,8 @@ class Filer:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            self.log.warning("document.source_stuck", agenda=s.doc.agenda if s.doc else None, path=s.item.relpath, error=exc.strerror)
+            if not quiet:
+                self.log.warning("document.source_stuck", agenda=s.doc.agenda if s.doc else None, path=s.item.relpath, error=exc.strerror)
             return DocumentState.SOURCE_STUCK
         return DocumentState.FILED
 

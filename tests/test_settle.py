@@ -1,0 +1,93 @@
+"""Stability decisions, with a fake clock: pure logic, no disk and no sleeps."""
+
+from naskahd.settle import Settler, Signature, Verdict
+
+SIG = Signature(size=10, mtime_ns=1, ctime_ns=1, ino=7)
+GROWN = Signature(size=20, mtime_ns=2, ctime_ns=2, ino=7)
+
+
+def test_a_file_is_stable_only_after_settle_seconds_unchanged() -> None:
+    s = Settler(2.0, 600)
+    s.touch("a", SIG, now=0.0)
+    assert s.due(1.9) == []
+    (cand,) = s.due(2.0)
+    assert s.observe(cand, SIG, 2.0) is Verdict.STABLE
+
+
+def test_a_change_restarts_the_quiet_time_with_no_retry_limit() -> None:
+    s = Settler(2.0, 600)
+    s.touch("a", Signature(0, 0, 0, 1), now=0.0)
+    now = 0.0
+    for i in range(1, 500):  # keeps growing for 1000 s: watched the whole time, never given up
+        now += 2.0
+        (cand,) = s.due(now)
+        assert s.observe(cand, Signature(i, i, i, 1), now) is Verdict.WAIT
+    now += 2.0
+    (cand,) = s.due(now)
+    assert s.observe(cand, Signature(499, 499, 499, 1), now) is Verdict.STABLE
+
+
+def test_an_event_with_an_unchanged_signature_keeps_the_clock() -> None:
+    s = Settler(2.0, 600)
+    s.touch("a", SIG, now=0.0)
+    s.touch("a", SIG, now=1.5)  # e.g. close-after-write for a write already seen
+    (cand,) = s.due(2.0)
+    assert s.observe(cand, SIG, 2.0) is Verdict.STABLE
+
+
+def test_an_event_with_a_new_signature_restarts_the_clock() -> None:
+    s = Settler(2.0, 600)
+    s.touch("a", SIG, now=0.0)
+    s.touch("a", GROWN, now=1.5)
+    assert s.due(2.0) == []
+    (cand,) = s.due(3.5)
+    assert s.observe(cand, GROWN, 3.5) is Verdict.STABLE
+
+
+def test_incomplete_waits_then_gives_up_only_when_quiet_that_long() -> None:
+    s = Settler(2.0, 10.0)
+    s.touch("a", SIG, now=0.0)
+    (cand,) = s.due(2.0)
+    assert s.observe(cand, SIG, 2.0) is Verdict.STABLE
+    assert s.incomplete(cand, "no %%EOF", 2.0) is Verdict.WAIT
+    (cand,) = s.due(4.0)
+    # It grew: the quiet time restarts, and so does the incomplete clock.
+    assert s.observe(cand, GROWN, 4.0) is Verdict.WAIT
+    (cand,) = s.due(6.0)
+    assert s.observe(cand, GROWN, 6.0) is Verdict.STABLE
+    assert s.incomplete(cand, "no %%EOF", 6.0) is Verdict.WAIT
+    now = 6.0
+    while True:
+        (cand,) = s.due(now := s.next_due() or now)
+        assert s.observe(cand, GROWN, now) is Verdict.STABLE
+        verdict = s.incomplete(cand, "no %%EOF", now)
+        if verdict is Verdict.GIVE_UP:
+            break
+    assert now == 14.0  # changed at 4.0 + incomplete_after 10.0
+
+
+def test_failures_back_off_but_are_retried() -> None:
+    s = Settler(1.0, 600)
+    s.touch("a", SIG, now=0.0)
+    (cand,) = s.due(1.0)
+    delays = [s.retry_later(cand, 1.0) for _ in range(12)]
+    assert delays == sorted(delays) and delays[-1] == 300.0
+    assert s.next_due() is not None
+
+
+def test_held_candidates_wait_for_the_next_touch() -> None:
+    s = Settler(1.0, 600)
+    s.touch("a", SIG, now=0.0)
+    (cand,) = s.due(1.0)
+    s.hold(cand)
+    assert s.next_due() is None and s.due(100.0) == []
+    s.touch("a", SIG, now=100.0)  # the periodic scan sees it again
+    assert [c.relpath for c in s.due(100.0)] == ["a"]
+
+
+def test_forgotten_candidates_do_not_surface() -> None:
+    s = Settler(1.0, 600)
+    s.touch("a", SIG, now=0.0)
+    s.touch("b", SIG, now=0.0)
+    s.forget("a")
+    assert [c.relpath for c in s.due(5.0)] == ["b"]

@@ -685,9 +685,11 @@ def _unwrap(
             file_key = ScryptIdentity(passphrase()).unwrap(stanzas)
         if file_key is None:
             raise AgeError(_("wrong passphrase (or the file was not encrypted with it)"))
+    if file_key is None and not identities:
+        raise AgeError(_("no identity given: the file is encrypted to a public key; give its identity (secret key) file"))
     if file_key is None:
         raise AgeError(
-            _("no identity matches: the file was encrypted to other recipients (wrong key?)")
+            _("no identity matches: the file was encrypted to other recipients (wrong key?), or its header is damaged")
         )
     if len(file_key) != FILE_KEY_SIZE:
         raise AgeError(_("invalid age header: the file key is not 16 bytes"))

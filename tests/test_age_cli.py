@@ -1,0 +1,238 @@
+"""``naskahd keygen / encrypt / decrypt`` as a user runs them: real subprocesses.
+
+The bad-input list: each failure is a clear message naming the file and the problem,
+exit code 4 (EXIT_CRYPTO), and no output file (or temp file) left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from naskahd import age
+from naskahd.durable import TEMP_PREFIX
+from naskahd.errors import EXIT_CRYPTO, EXIT_USAGE
+
+
+def naskahd(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="en")
+    return subprocess.run(
+        [sys.executable, "-m", "naskahd", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=120, stdin=subprocess.DEVNULL,
+    )
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> dict[str, Path | str]:
+    """A passphrase-protected identity from `naskahd keygen`, and a 3-chunk file for it."""
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"correct horse battery\n")
+    key = tmp_path / "id.key"
+    done = naskahd("keygen", "-o", key, "--passphrase-file", pw)
+    assert done.returncode == 0, done.stderr
+    recipient = done.stdout.strip()
+    plain = tmp_path / "letter.pdf"
+    plain.write_bytes(os.urandom(3 * 65536 + 123))
+    done = naskahd("encrypt", plain, "-r", recipient)
+    assert done.returncode == 0, done.stderr
+    return {"dir": tmp_path, "pw": pw, "key": key, "recipient": recipient, "plain": plain,
+            "enc": tmp_path / "letter.pdf.age"}
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], name: str, *words: str) -> None:
+    assert done.returncode == EXIT_CRYPTO, (done.returncode, done.stderr)
+    assert name in done.stderr, done.stderr
+    for word in words:
+        assert word in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_keygen_encrypt_decrypt_round_trip(setup: dict) -> None:
+    d: Path = setup["dir"]
+    key: Path = setup["key"]
+    assert setup["recipient"].startswith("age1")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----\n")
+    assert b"AGE-SECRET-KEY" not in key.read_bytes()
+    # The identity opens with naskahd's own parser.
+    ids = age.parse_identity_file(key.read_bytes(), lambda: b"correct horse battery")
+    assert str(ids[0].recipient()) == setup["recipient"]
+    out = d / "out.pdf"
+    done = naskahd("decrypt", setup["enc"], "-i", key, "--passphrase-file", setup["pw"], "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == setup["plain"].read_bytes()
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert leftovers(d) == []
+
+
+def test_decrypt_default_name_and_output_dir(setup: dict, tmp_path: Path) -> None:
+    d: Path = setup["dir"]
+    setup["plain"].rename(d / "original.pdf")
+    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"])
+    assert done.returncode == 0, done.stderr
+    assert (d / "letter.pdf").read_bytes() == (d / "original.pdf").read_bytes()
+    outdir = tmp_path / "outdir"
+    outdir.mkdir()
+    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"],
+                   "--output-dir", outdir)
+    assert done.returncode == 0, done.stderr
+    assert (outdir / "letter.pdf").read_bytes() == (d / "original.pdf").read_bytes()
+
+
+def test_encrypt_several_files_to_several_recipients(tmp_path: Path) -> None:
+    ids = [age.generate_identity() for _ in range(2)]
+    files = []
+    for n in (0, 1, 65536):
+        f = tmp_path / f"f{n}.bin"
+        f.write_bytes(os.urandom(n))
+        files.append(f)
+    outdir = tmp_path / "enc"
+    outdir.mkdir()
+    done = naskahd("encrypt", *files, "-r", ids[0].recipient(), "-r", ids[1].recipient(), "--output-dir", outdir)
+    assert done.returncode == 0, done.stderr
+    for f in files:
+        blob = (outdir / (f.name + ".age")).read_bytes()
+        for i in ids:
+            assert age.decrypt_bytes(blob, [i]) == f.read_bytes()
+    assert leftovers(outdir) == []
+
+
+def test_plain_keygen_warns(tmp_path: Path) -> None:
+    key = tmp_path / "plain.key"
+    done = naskahd("keygen", "-o", key, "--plain")
+    assert done.returncode == 0
+    assert "warning" in done.stderr.lower() and "UNPROTECTED" in done.stderr
+    ids = age.parse_identity_file(key.read_bytes())
+    assert str(ids[0].recipient()) == done.stdout.strip()
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_never_overwrites(setup: dict) -> None:
+    d: Path = setup["dir"]
+    before = setup["key"].read_bytes()
+    done = naskahd("keygen", "-o", setup["key"], "--passphrase-file", setup["pw"])
+    assert done.returncode != 0 and "already exists" in done.stderr
+    assert setup["key"].read_bytes() == before
+    enc_before = setup["enc"].read_bytes()
+    done = naskahd("encrypt", setup["plain"], "-r", setup["recipient"])
+    assert done.returncode != 0 and "already exists" in done.stderr
+    assert setup["enc"].read_bytes() == enc_before
+    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"],
+                   "-o", setup["plain"])
+    assert done.returncode != 0 and "already exists" in done.stderr
+    assert leftovers(d) == []
+
+
+def test_usage_errors(setup: dict) -> None:
+    d: Path = setup["dir"]
+    other = d / "other"
+    other.write_bytes(b"x")
+    done = naskahd("encrypt", setup["plain"], other, "-r", setup["recipient"], "-o", d / "x.age")
+    assert done.returncode == EXIT_USAGE and "-o" in done.stderr
+    done = naskahd("decrypt", other, "-i", setup["key"])
+    assert done.returncode == EXIT_USAGE and ".age" in done.stderr
+    done = naskahd("encrypt", setup["plain"], "-r", "age1notakey")
+    assert done.returncode == EXIT_CRYPTO and "invalid recipient 'age1notakey'" in done.stderr
+
+
+# --- the bad-input list -----------------------------------------------------------------
+
+
+def test_wrong_identity(setup: dict, tmp_path: Path) -> None:
+    d: Path = setup["dir"]
+    stranger = d / "stranger.key"
+    stranger.write_text(f"{age.generate_identity()}\n")
+    done = naskahd("decrypt", setup["enc"], "-i", stranger, "-o", d / "out")
+    assert_refused(done, "letter.pdf.age", "no identity matches", "Nothing was written")
+    assert not (d / "out").exists() and leftovers(d) == []
+
+
+@pytest.mark.parametrize("cut", [1, 65536, 3 * 65536])
+def test_truncated(setup: dict, cut: int) -> None:
+    d: Path = setup["dir"]
+    enc: Path = setup["enc"]
+    enc.write_bytes(enc.read_bytes()[:-cut])
+    done = naskahd("decrypt", enc, "-i", setup["key"], "--passphrase-file", setup["pw"], "-o", d / "out")
+    assert_refused(done, "letter.pdf.age", "truncated", "Nothing was written")
+    assert not (d / "out").exists() and leftovers(d) == []
+
+
+@pytest.mark.parametrize("where", ["header", "payload-start", "payload-end"])
+def test_bit_flipped(setup: dict, where: str) -> None:
+    d: Path = setup["dir"]
+    enc: Path = setup["enc"]
+    blob = bytearray(enc.read_bytes())
+    # A flip near the end means three verified chunks were already written to the temp file.
+    pos = {"header": 40, "payload-start": len(blob) - 3 * 65552 - 200, "payload-end": len(blob) - 5}[where]
+    blob[pos] ^= 0x04
+    enc.write_bytes(bytes(blob))
+    done = naskahd("decrypt", enc, "-i", setup["key"], "--passphrase-file", setup["pw"], "-o", d / "out")
+    assert done.returncode == EXIT_CRYPTO, done.stderr
+    assert "letter.pdf.age" in done.stderr
+    assert any(w in done.stderr for w in ("modified", "corrupt", "invalid age header", "damaged")), done.stderr
+    assert not (d / "out").exists() and leftovers(d) == []
+
+
+def test_not_an_age_file(setup: dict) -> None:
+    d: Path = setup["dir"]
+    fake = d / "scan.pdf.age"
+    fake.write_bytes(b"%PDF-1.7\n" + os.urandom(5000))
+    done = naskahd("decrypt", fake, "-i", setup["key"], "--passphrase-file", setup["pw"])
+    assert_refused(done, "scan.pdf.age", "not an age file")
+    assert not (d / "scan.pdf").exists() and leftovers(d) == []
+
+
+def test_identity_wrong_passphrase(setup: dict) -> None:
+    d: Path = setup["dir"]
+    wrong = d / "wrong"
+    wrong.write_text("Tr0ub4dor&3\n")
+    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", wrong, "-o", d / "out")
+    assert_refused(done, "id.key", "wrong passphrase")
+    assert not (d / "out").exists() and leftovers(d) == []
+
+
+def test_scrypt_work_factor_above_limit(tmp_path: Path) -> None:
+    blob = age.encrypt_bytes(b"secret letter", [age.ScryptRecipient(b"pw", log2n=10)])
+    high = tmp_path / "high.age"
+    high.write_bytes(blob.replace(b" 10\n", b" 23\n", 1))
+    pw = tmp_path / "pw"
+    pw.write_text("pw\n")
+    done = naskahd("decrypt", high, "--passphrase-file", pw)
+    assert_refused(done, "high.age", "work factor", "above the limit")
+    assert not (tmp_path / "high").exists() and leftovers(tmp_path) == []
+    # The same for a protected identity file with too high a work factor.
+    key = tmp_path / "high.key"
+    key.write_bytes(age.encrypt_bytes(f"{age.generate_identity()}\n".encode(), [age.ScryptRecipient(b"pw", log2n=10)])
+                    .replace(b" 10\n", b" 23\n", 1))
+    done = naskahd("decrypt", high, "-i", key, "--passphrase-file", pw)
+    assert_refused(done, "high.key", "work factor")
+
+
+def test_passphrase_files(tmp_path: Path) -> None:
+    data = os.urandom(70_000)
+    f = tmp_path / "p.age"
+    f.write_bytes(age.encrypt_bytes(data, [age.ScryptRecipient(b"open sesame", log2n=12)]))
+    pw = tmp_path / "pw"
+    pw.write_text("open sesame\n")
+    done = naskahd("decrypt", f, "--passphrase-file", pw)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "p").read_bytes() == data
+    (tmp_path / "p").unlink()
+    pw.write_text("open says me\n")
+    done = naskahd("decrypt", f, "--passphrase-file", pw)
+    assert_refused(done, "p.age", "wrong passphrase")
+    assert not (tmp_path / "p").exists() and leftovers(tmp_path) == []
+
+
+def test_missing_input(tmp_path: Path) -> None:
+    done = naskahd("decrypt", tmp_path / "nope.age", "-o", tmp_path / "out", "--passphrase-file", tmp_path / "pw")
+    assert done.returncode != 0 and "nope.age" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -215,6 +215,12 @@ def _check_recipient(r: _Reader, key: str, text: str) -> None:
     from naskahd import age  # the age module has no other dependency; imported late for start-up RSS
     from naskahd.errors import AgeError
 
+    if text.strip().upper().startswith("AGE-SECRET-KEY-"):
+        # Never echo a secret back into logs or a terminal.
+        r.fail(key, "AGE-SECRET-KEY-1…", _(
+            "this is a private key, which must never be on this host: put the officer's public key "
+            "(age1...) here, and remove this private key from the file"
+        ))
     try:
         age.parse_recipient(text)
     except AgeError as exc:

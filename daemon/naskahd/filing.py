@@ -247,7 +247,7 @@ class Filer:
             original_name=None if exempt else naming.display_name(raw_name),
             original_name_raw=None if exempt else raw_name,
             original_name_sealed=self._seal_name(raw_name) if exempt else None,
-            source_relpath=os.fsencode(s.item.relpath), archive_path=archive_path,
+            source_relpath=naming.recorded_relpath(s.item.relpath, exempt=exempt), archive_path=archive_path,
             temp_name=s.staged.path.name, size=s.size, sha256=s.sha256,
             ciphertext_sha256=s.sealed.ciphertext_sha256 if s.sealed else None,
             ciphertext_size=s.sealed.ciphertext_size if s.sealed else None,
@@ -340,7 +340,11 @@ class Filer:
                 doc.state, doc.temp_name = state, None
             for s, moved in duplicates:
                 assert s.duplicate_of is not None
-                session.add(Duplicate(document_id=s.duplicate_of.id, source_relpath=os.fsencode(s.item.relpath), moved_to=moved, detected_at=now))
+                exempt = s.item.category == EXEMPT
+                session.add(Duplicate(
+                    document_id=s.duplicate_of.id, source_relpath=naming.recorded_relpath(s.item.relpath, exempt=exempt),
+                    moved_to="" if exempt else moved, detected_at=now,
+                ))
         for s, state in finished:
             if s.doc is None:  # a stuck source finally removed
                 assert s.duplicate_of is not None
@@ -352,12 +356,18 @@ class Filer:
             self._log_filed(s, state)
         for s, moved in duplicates:
             assert s.duplicate_of is not None
-            self.log.info("document.duplicate", path=s.item.relpath, duplicate_of=s.duplicate_of.agenda, moved_to=moved, sha256=s.sha256)
+            exempt = s.item.category == EXEMPT
+            self.log.info("document.duplicate", path=naming.shown_relpath(s.item.relpath, exempt=exempt),
+                          duplicate_of=s.duplicate_of.agenda, moved_to=naming.WITHHELD if exempt else moved, sha256=s.sha256)
         return results + [s.result for s in stored if s.result is not None]
 
     def _is_stuck_source(self, s: _Stored) -> bool:
         d = s.duplicate_of
-        return d is not None and d.state is DocumentState.SOURCE_STUCK and d.source_relpath == os.fsencode(s.item.relpath)
+        exempt = s.item.category == EXEMPT
+        return (
+            d is not None and d.state is DocumentState.SOURCE_STUCK
+            and d.source_relpath == naming.recorded_relpath(s.item.relpath, exempt=exempt)
+        )
 
     def _remove_source(self, source: Path, s: _Stored, quiet: bool = False) -> DocumentState:
         try:
@@ -373,7 +383,8 @@ class Filer:
             pass
         except OSError as exc:
             if not quiet:
-                self.log.warning("document.source_stuck", agenda=s.doc.agenda if s.doc else None, path=s.item.relpath, error=exc.strerror)
+                self.log.warning("document.source_stuck", agenda=s.doc.agenda if s.doc else None,
+                                 path=naming.shown_relpath(s.item.relpath, exempt=s.item.category == EXEMPT), error=exc.strerror)
             return DocumentState.SOURCE_STUCK
         return DocumentState.FILED
 
@@ -390,7 +401,7 @@ class Filer:
             self.log.info("document.encrypted", agenda=s.doc.agenda, ciphertext_sha256=s.sealed.ciphertext_sha256, recipients=len(s.sealed.recipients))
 
     # -- review ------------------------------------------------------------------------------
-    def to_review(self, relpath: str, reason: str) -> str | None:
+    def to_review(self, relpath: str, reason: str, *, exempt: bool = False) -> str | None:
         """Move a drop-folder entry to the review folder (a rename: never opened, never followed)."""
         source = self.source_path(relpath)
         try:
@@ -398,8 +409,12 @@ class Filer:
         except FileNotFoundError:
             return None
         with self.sessions.begin() as session:
-            session.add(ReviewItem(name=naming.display_name(os.fsencode(moved)), source_relpath=os.fsencode(relpath), reason=reason, moved_at=self.clock()))
-        self.log.warning("document.review", path=relpath, moved_to=moved, reason=reason)
+            session.add(ReviewItem(
+                name_sha256=naming.name_key(moved), source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
+                reason=reason, moved_at=self.clock(),
+            ))
+        self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
+                         moved_to=naming.WITHHELD if exempt else moved, reason=reason)
         return moved
 
     # -- start-up reconciliation --------------------------------------------------------------
@@ -439,23 +454,23 @@ class Filer:
 
     def _finish(self, doc: Document) -> str | None:
         final = self.config.archive / doc.archive_path
-        source = self.source_path(doc.source_relpath)
+        source = self._find_source(doc)
         if not final.exists():
             temp = final.parent / doc.temp_name if doc.temp_name else None
             if temp is not None and temp.exists() and self._archive_ok(doc, temp):
                 durable.rename_noreplace(temp, final)
                 durable.fsync_dir(final.parent)
-            elif source.is_file() and not source.is_symlink() and sha256_file(source) == doc.sha256:
+            elif source is not None:
                 self._restore_from_source(doc, source, final)
             else:
                 return _(
                     "document {agenda}: its archive copy is missing and its source is gone; "
                     "look for {name} and drop it again"
-                ).format(agenda=doc.agenda, name=naming.display_name(doc.source_relpath))
+                ).format(agenda=doc.agenda, name=naming.display_name(doc.source_relpath) if doc.source_relpath else naming.WITHHELD)
         elif not self._archive_ok(doc, final):
             return _("document {agenda}: the archive file {path} does not match the register; keep it and call for help").format(agenda=doc.agenda, path=doc.archive_path)
         state = DocumentState.FILED
-        if source.is_file() and not source.is_symlink() and sha256_file(source) == doc.sha256:
+        if source is not None:
             try:
                 source.unlink()
                 durable.fsync_dir(source.parent)
@@ -466,6 +481,31 @@ class Filer:
             assert row is not None
             row.state, row.temp_name = state, None
         self.log.info("document.reconciled", agenda=doc.agenda, state=state.value)
+        return None
+
+    def _find_source(self, doc: Document) -> Path | None:
+        """The scan a row was made from, if it is still in the drop folder with the same content.
+
+        Exempt rows do not record their path, so the exempt folders are searched by size
+        and hash (a rare path: only after a crash).
+        """
+        if doc.source_relpath:
+            candidates = [self.source_path(doc.source_relpath)]
+        else:
+            from naskahd import watch
+            from naskahd.classify import classify
+
+            candidates = [
+                self.source_path(rel) for rel, st in watch.scan(self.config)
+                if stat.S_ISREG(st.st_mode) and st.st_size == doc.size and classify(rel, self.config.rules) == EXEMPT
+            ]
+        for path in candidates:
+            try:
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and st.st_size == doc.size and sha256_file(path) == doc.sha256:
+                    return path
+            except OSError:
+                continue
         return None
 
     def _restore_from_source(self, doc: Document, source: Path, final: Path) -> None:

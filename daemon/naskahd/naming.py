@@ -63,3 +63,29 @@ def numbered(name: str, n: int) -> str:
     tag = f" ({n})".encode()
     base = base[: max(0, NAME_MAX - len(tag) - len(suffix))]
     return (base + tag + suffix).decode("utf-8", "surrogateescape")
+
+
+# Exempt letters' names are never written in plaintext to the register, the state folder
+# or the log: they can reveal the subject. Where a path must be recorded or shown, its
+# file name is withheld (the drop folder itself still holds the file, for a person to see).
+WITHHELD = "[name withheld]"
+
+
+def recorded_relpath(relpath: str, *, exempt: bool) -> bytes:
+    """The drop-relative path as the register keeps it: nothing at all for exempt letters."""
+    return b"" if exempt else relpath.encode("utf-8", "surrogateescape")
+
+
+def shown_relpath(relpath: str, *, exempt: bool) -> str:
+    """The drop-relative path for logs and status; exempt letters' file names withheld."""
+    if not exempt:
+        return display_name(relpath.encode("utf-8", "surrogateescape"))
+    folder = relpath.rpartition("/")[0]
+    return f"{folder}/{WITHHELD}" if folder else WITHHELD
+
+
+def name_key(name: str) -> str:
+    """How the register refers to a file in the review folder without storing its name."""
+    import hashlib
+
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from naskahd import durable, watch
+from naskahd import durable, naming, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
@@ -232,7 +232,7 @@ class Daemon:
             if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
                 self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason))
             else:
-                self.log.debug("document.incomplete", path=rel, reason=reason)
+                self.log.debug("document.incomplete", path=self._shown(rel), reason=reason)
             return None
         if category == EXEMPT and not self.filer.recipients:
             self._hold(cand, self.config.recipient_problem or "")
@@ -253,12 +253,16 @@ class Daemon:
         if result.outcome in (Outcome.FILED, Outcome.DUPLICATE, Outcome.STUCK, Outcome.GONE):
             self._forget(rel)
         elif result.outcome is Outcome.CHANGED and cand is not None:
-            self.log.info("document.changed", path=rel, detail=result.detail)
+            self.log.info("document.changed", path=self._shown(rel), detail=result.detail)
             self.settler.restart(cand, now)
         elif result.outcome is Outcome.HELD and cand is not None:
             self._hold(cand, result.detail)
         elif result.outcome is Outcome.FAILED and cand is not None:
             self._failed(cand, result.detail, now)
+
+    def _shown(self, rel: str) -> str:
+        """``rel`` for logs and status: an exempt letter's file name is withheld."""
+        return naming.shown_relpath(rel, exempt=classify(rel, self.config.rules) == EXEMPT)
 
     def _forget(self, rel: str) -> None:
         self.settler.forget(rel)
@@ -267,18 +271,18 @@ class Daemon:
 
     def _hold(self, cand: Candidate, why: str) -> None:
         if cand.relpath not in self.held:
-            self.log.warning("document.held", path=cand.relpath, reason=why)
+            self.log.warning("document.held", path=self._shown(cand.relpath), reason=why)
         self.held[cand.relpath] = why
         self.settler.hold(cand)
 
     def _failed(self, cand: Candidate, why: str, now: float) -> None:
         delay = self.settler.retry_later(cand, now)
         self.failing[cand.relpath] = why
-        self.log.warning("document.failed", path=cand.relpath, error=why, retry_in=round(delay, 1), attempts=cand.failures)
+        self.log.warning("document.failed", path=self._shown(cand.relpath), error=why, retry_in=round(delay, 1), attempts=cand.failures)
 
     def _review(self, rel: str, why: str) -> None:
         try:
-            self.filer.to_review(rel, why)
+            self.filer.to_review(rel, why, exempt=classify(rel, self.config.rules) == EXEMPT)
         except OSError as exc:
             cand = self.settler.candidates.get(rel)
             if cand is not None:
@@ -293,12 +297,15 @@ class Daemon:
             return
         self._heartbeat_due = now + HEARTBEAT_SECONDS
         problems = list(self.problems)
-        problems += [_("cannot file {path}: {error} (retrying)").format(path=p, error=e) for p, e in sorted(self.failing.items())[:20]]
+        problems += [
+            _("cannot file {path}: {error} (retrying)").format(path=self._shown(p), error=e)
+            for p, e in sorted(self.failing.items())[:20]
+        ]
         held = sorted(self.held)
         if held:
             problems.append(_("{n} exempt scan(s) wait in the drop folder: {why}").format(n=len(held), why=next(iter(self.held.values()))))
         waiting = [
-            {"path": c.relpath, "reason": c.incomplete}
+            {"path": self._shown(c.relpath), "reason": c.incomplete}
             for c in list(self.settler.candidates.values())[:200] if c.incomplete
         ]
         data = {

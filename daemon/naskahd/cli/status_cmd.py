@@ -68,17 +68,18 @@ def gather(cfg: Any) -> dict[str, Any]:
                 last = {"agenda": doc.agenda, "category": doc.category, "received_at": doc.received_at.isoformat()}
             for d in s.scalars(select(Document).where(Document.state == DocumentState.SOURCE_STUCK)):
                 problems.append(_("{agenda} is filed, but its scan {path} could not be removed from the drop folder: remove it by hand").format(
-                    agenda=d.agenda, path=naming.display_name(d.source_relpath)))
+                    agenda=d.agenda, path=naming.display_name(d.source_relpath) if d.source_relpath else naming.WITHHELD))
             if not running:
                 staged = s.scalar(select(func.count()).where(Document.state == DocumentState.STAGED)) or 0
                 if staged:
                     problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
             for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
-                reasons[item.name] = item.reason
+                reasons[item.name_sha256] = item.reason
     review = _review_files(cfg)
     for name in review:
         shown = naming.display_name(os.fsencode(name))
-        problems.append(_("needs review: {name}: {reason}").format(name=shown, reason=reasons.get(shown, _("moved to review"))))
+        reason = reasons.get(naming.name_key(name), _("moved to review"))
+        problems.append(_("needs review: {name}: {reason}").format(name=shown, reason=reason))
     if running:
         pending = int(beat.get("pending", 0))
         problems = list(beat.get("problems", [])) + problems

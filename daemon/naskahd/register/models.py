@@ -79,7 +79,8 @@ class Document(Base):
     original_name: Mapped[str | None] = mapped_column(Text)  # for display (bad bytes escaped)
     original_name_raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the exact bytes
     original_name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
-    source_relpath: Mapped[bytes] = mapped_column(LargeBinary)  # drop-relative, exact bytes
+    # Drop-relative path, exact bytes; empty for exempt letters (see naming.recorded_relpath).
+    source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
     archive_path: Mapped[str] = mapped_column(Text, unique=True)  # relative to the archive root
     temp_name: Mapped[str | None] = mapped_column(Text)  # the staged file's name beside archive_path
     size: Mapped[int] = mapped_column(Integer)
@@ -106,7 +107,7 @@ class Duplicate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
-    moved_to: Mapped[str] = mapped_column(Text)  # name inside the duplicates folder
+    moved_to: Mapped[str] = mapped_column(Text)  # name inside the duplicates folder ('' if exempt)
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     document: Mapped[Document] = relationship(back_populates="duplicates")
@@ -118,7 +119,9 @@ class ReviewItem(Base):
     __tablename__ = "review_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(Text)  # file name inside the review folder
+    # SHA-256 of the file's name inside the review folder: found again without storing
+    # the name (an exempt letter's name must not reach the register).
+    name_sha256: Mapped[str] = mapped_column(String(64), index=True)
     source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     moved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

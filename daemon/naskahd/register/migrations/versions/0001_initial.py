@@ -52,12 +52,15 @@ def upgrade() -> None:
 
     op.create_table('review_items',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('name_sha256', sa.String(length=64), nullable=False),
     sa.Column('source_relpath', sa.LargeBinary(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('moved_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_review_items'))
     )
+    with op.batch_alter_table('review_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_items_name_sha256'), ['name_sha256'], unique=False)
+
     op.create_table('duplicates',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('document_id', sa.Integer(), nullable=False),
@@ -77,6 +80,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_duplicates_document_id'))
 
     op.drop_table('duplicates')
+    with op.batch_alter_table('review_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_items_name_sha256'))
+
     op.drop_table('review_items')
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_documents_received_at'))

@@ -1,0 +1,177 @@
+"""Interoperability with the real ``age`` CLI, both ways.
+
+age reads passphrases only from a terminal, so passphrase prompts are answered through a
+pseudo-terminal (``pty``). Without an ``age`` binary these tests skip, except under
+CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from naskahd import age
+
+pytestmark = pytest.mark.system
+
+SIZES = [0, 1, 65535, 65536, 65537, 10 * 1024 * 1024]
+
+
+def _require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        reason = f"the {tool} command is not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="module")
+def age_bin() -> str:
+    return _require("age")
+
+
+@pytest.fixture(scope="module")
+def keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A plain identity file from age-keygen, and its recipient."""
+    folder = tmp_path_factory.mktemp("keys")
+    key = folder / "age.key"
+    subprocess.run([_require("age-keygen"), "-o", str(key)], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True)
+    return key, recipient.stdout.strip()
+
+
+def naskahd(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="en")
+    return subprocess.run([sys.executable, "-m", "naskahd", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def run_in_pty(argv: list[str], answers: list[bytes], timeout: float = 120) -> tuple[int, str]:
+    """Run ``argv`` on a pseudo-terminal; answer each passphrase prompt with the next answer."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the pty is its controlling terminal
+        try:
+            env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="en")
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    output = b""
+    answered = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                output += data
+            prompts = output.lower().count(b"passphrase")
+            if answered < len(answers) and prompts > answered:
+                # Only the prompt lines count; echoing is off, so answers never show up.
+                time.sleep(0.05)
+                os.write(fd, answers[answered] + b"\n")
+                answered += 1
+        else:
+            os.kill(pid, 9)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[str(s) for s in SIZES])
+def test_naskahd_files_open_with_age(size: int, age_bin: str, keypair: tuple[Path, str], tmp_path: Path) -> None:
+    key, recipient = keypair
+    plain = tmp_path / "doc.bin"
+    plain.write_bytes(os.urandom(size))
+    done = naskahd("encrypt", plain, "-r", recipient, "-r", str(age.generate_identity().recipient()))
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out.bin"
+    res = subprocess.run([age_bin, "-d", "-i", str(key), "-o", str(out), str(tmp_path / "doc.bin.age")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() == plain.read_bytes()
+
+
+@pytest.mark.parametrize("armor", [False, True], ids=["binary", "armored"])
+@pytest.mark.parametrize("size", [0, 1, 65536, 200_000])
+def test_age_recipient_files_open_with_naskahd(
+    size: int, armor: bool, age_bin: str, keypair: tuple[Path, str], tmp_path: Path
+) -> None:
+    key, recipient = keypair
+    plain = tmp_path / "doc.bin"
+    plain.write_bytes(os.urandom(size))
+    enc = tmp_path / "doc.bin.age"
+    subprocess.run([age_bin, *(["-a"] if armor else []), "-r", recipient, "-o", str(enc), str(plain)], check=True)
+    if armor:
+        assert enc.read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    done = naskahd("decrypt", enc, "-i", key, "-o", tmp_path / "out.bin")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.bin").read_bytes() == plain.read_bytes()
+
+
+@pytest.mark.parametrize("armor", [False, True], ids=["binary", "armored"])
+def test_age_passphrase_files_open_with_naskahd(armor: bool, age_bin: str, tmp_path: Path) -> None:
+    plain = tmp_path / "doc.bin"
+    plain.write_bytes(os.urandom(100_000))
+    enc = tmp_path / "doc.bin.age"
+    code, out = run_in_pty([age_bin, "-p", *(["-a"] if armor else []), "-o", str(enc), str(plain)],
+                           [b"tiga kata rahasia", b"tiga kata rahasia"])
+    assert code == 0, out
+    assert b"-> scrypt " in (enc.read_bytes() if not armor else age.decrypt_bytes(enc.read_bytes(), [
+        age.ScryptIdentity(b"tiga kata rahasia")]) and b"-> scrypt ")
+    pw = tmp_path / "pw"
+    pw.write_text("tiga kata rahasia\n")
+    done = naskahd("decrypt", enc, "--passphrase-file", pw, "-o", tmp_path / "a.bin")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a.bin").read_bytes() == plain.read_bytes()
+    # And at naskahd's own prompt, on a terminal.
+    code, out = run_in_pty([sys.executable, "-m", "naskahd", "decrypt", str(enc), "-o", str(tmp_path / "b.bin")],
+                           [b"tiga kata rahasia"])
+    assert code == 0, out
+    assert (tmp_path / "b.bin").read_bytes() == plain.read_bytes()
+
+
+def test_naskahd_keygen_identity_opens_with_age(age_bin: str, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("kunci arsip kantor\n")
+    key = tmp_path / "office.key"
+    done = naskahd("keygen", "-o", key, "--passphrase-file", pw)
+    assert done.returncode == 0, done.stderr
+    recipient = done.stdout.strip()
+    # naskahd's own parser opens it.
+    ids = age.parse_identity_file(key.read_bytes(), lambda: b"kunci arsip kantor")
+    assert str(ids[0].recipient()) == recipient
+    # age encrypts to the recipient, and opens with the protected identity on a terminal.
+    plain = tmp_path / "doc.bin"
+    plain.write_bytes(os.urandom(70_000))
+    enc = tmp_path / "doc.bin.age"
+    subprocess.run([age_bin, "-r", recipient, "-o", str(enc), str(plain)], check=True)
+    out = tmp_path / "out.bin"
+    code, text = run_in_pty([age_bin, "-d", "-i", str(key), "-o", str(out), str(enc)], [b"kunci arsip kantor"])
+    assert code == 0, text
+    assert out.read_bytes() == plain.read_bytes()
+    # A wrong passphrase is refused by age too.
+    out.unlink()
+    code, text = run_in_pty([age_bin, "-d", "-i", str(key), "-o", str(out), str(enc)], [b"salah"])
+    assert code != 0
+    # The keygen identity at naskahd's prompt (no --passphrase-file), on a terminal.
+    code, text = run_in_pty([sys.executable, "-m", "naskahd", "decrypt", str(enc), "-i", str(key),
+                             "-o", str(out)], [b"kunci arsip kantor"])
+    assert code == 0, text
+    assert out.read_bytes() == plain.read_bytes()

@@ -101,11 +101,10 @@ def test_naskahd_files_open_with_age(size: int, age_bin: str, keypair: tuple[Pat
     plain.write_bytes(os.urandom(size))
     done = naskahd("encrypt", plain, "-r", recipient, "-r", str(age.generate_identity().recipient()))
     assert done.returncode == 0, done.stderr
-    out = tmp_path / "out.bin"
-    res = subprocess.run([age_bin, "-d", "-i", str(key), "-o", str(out), str(tmp_path / "doc.bin.age")],
-                         capture_output=True, text=True)
+    # To stdout: age 1.1 creates no -o file for an empty plaintext.
+    res = subprocess.run([age_bin, "-d", "-i", str(key), str(tmp_path / "doc.bin.age")], capture_output=True)
     assert res.returncode == 0, res.stderr
-    assert out.read_bytes() == plain.read_bytes()
+    assert res.stdout == plain.read_bytes()
 
 
 @pytest.mark.parametrize("armor", [False, True], ids=["binary", "armored"])
@@ -133,8 +132,11 @@ def test_age_passphrase_files_open_with_naskahd(armor: bool, age_bin: str, tmp_p
     code, out = run_in_pty([age_bin, "-p", *(["-a"] if armor else []), "-o", str(enc), str(plain)],
                            [b"tiga kata rahasia", b"tiga kata rahasia"])
     assert code == 0, out
-    assert b"-> scrypt " in (enc.read_bytes() if not armor else age.decrypt_bytes(enc.read_bytes(), [
-        age.ScryptIdentity(b"tiga kata rahasia")]) and b"-> scrypt ")
+    blob = enc.read_bytes()
+    if armor:
+        assert blob.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----\n")
+    else:
+        assert b"\n-> scrypt " in blob
     pw = tmp_path / "pw"
     pw.write_text("tiga kata rahasia\n")
     done = naskahd("decrypt", enc, "--passphrase-file", pw, "-o", tmp_path / "a.bin")

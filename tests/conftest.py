@@ -110,6 +110,8 @@ class Daemon:
         return self.root / "state"
 
     def start(self, wait: bool = True) -> Daemon:
+        with self._lock:  # events of an earlier run must not satisfy this run's waits
+            self.events, self.raw = [], []
         self.proc = subprocess.Popen(
             self.prefix + naskahd_cmd("--config", str(self.config), "run", "--log-format", "json"),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env, cwd=self.root,

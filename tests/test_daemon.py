@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import time
@@ -266,7 +267,6 @@ def test_restart_after_sigkill_during_a_burst_files_everything_exactly_once(daem
         wait_until(lambda: d.find("document.registered"), 20, "some filing", d)
         time.sleep(0.05 * round_)
         d.kill()
-        d.events.clear()
         d.start()
     wait_until(lambda: all_files(d.drop) == [], 60, "drop folder empty", d)
     d.stop()
@@ -286,3 +286,40 @@ def test_a_second_daemon_on_the_same_state_is_refused(daemon_factory) -> None:
     rc = second.proc.wait(timeout=30)
     assert rc != 0
     wait_until(lambda: "already running" in second.log_text(), 5, "refusal message")
+
+
+def test_polling_mode_files_scans(daemon_factory) -> None:
+    d = daemon_factory(mode="polling")
+    ev = d.find("daemon.started")[0]
+    assert ev["watch_mode"] == "polling"
+    drop_file(d, "keluar/polled.pdf", os.urandom(700))
+    d.wait_event("document.registered", timeout=20)
+
+
+@pytest.mark.slow
+def test_10000_files_at_once_with_an_overflowing_inotify_queue(daemon_factory) -> None:
+    """The kernel drops events when its queue overflows; the full scan that follows finds them."""
+    from conftest import require_root
+
+    require_root()
+    knob = Path("/proc/sys/fs/inotify/max_queued_events")
+    old = knob.read_text()
+    d = daemon_factory(settle=0.5)
+    knob.write_text("256\n")  # applies to the daemon's inotify instance as events queue up
+    try:
+        d.stop()
+        d.start()
+        d.proc.send_signal(signal.SIGSTOP)  # the daemon reads no events while the files land
+        try:
+            for i in range(10_000):
+                (d.drop / "masuk" / f"m{i:05d}.pdf").write_bytes(b"%d" % i)
+        finally:
+            d.proc.send_signal(signal.SIGCONT)
+        d.wait_event("document.registered", count=10_000, timeout=300)
+    finally:
+        knob.write_text(old)
+    assert d.find("drop.scanned", reason="inotify queue overflow"), "overflow not noticed"
+    docs = d.documents()
+    assert len(docs) == 10_000 and len({x["sha256"] for x in docs}) == 10_000
+    assert sorted(int(x["agenda"].split("/")[0]) for x in docs) == list(range(1, 10_001))
+    assert all_files(d.drop) == []

@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
         last = info["last_document"]
         if last:
             print(_("Last filed: {agenda} at {when}").format(agenda=last["agenda"], when=_local(cfg, last["received_at"])))
+        for w in info["waiting"]:
+            print(_("  waiting: {path}: {reason}").format(path=w["path"], reason=w["reason"]))
         if info["problems"]:
             print(_("Needs attention:"))
             for p in info["problems"]:

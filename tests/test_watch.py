@@ -1,0 +1,84 @@
+"""Detection: the watch-mode choice from the mount table, and a drop folder on real FUSE."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from naskahd.watch import choose_mode, mount_fstype
+
+from conftest import Daemon, require_root, require_tool, write_config
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw
+40 22 0:35 / /srv/scans rw,relatime - cifs //nas/scans rw,vers=3.0
+41 22 0:36 / /srv/nfs rw,relatime - nfs4 nas:/export rw
+42 22 7:0 / /media/usb rw,nosuid - fuseblk /dev/loop0 rw
+43 40 0:37 / /srv/scans/local rw - ext4 /dev/sdb1 rw
+44 22 0:38 / /srv/with\\040space rw - cifs //nas/x rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "fstype", "mode"),
+    [
+        ("/home/x", "ext4", "inotify"),
+        ("/srv/scans/masuk", "cifs", "polling"),
+        ("/srv/nfs", "nfs4", "polling"),
+        ("/media/usb/drop", "fuseblk", "polling"),
+        ("/srv/scans/local/drop", "ext4", "inotify"),  # the longest mount point wins
+        ("/srv/with space/drop", "cifs", "polling"),
+        ("/srv/scansx", "ext4", "inotify"),  # a prefix of a name is not a parent folder
+    ],
+)
+def test_auto_polls_where_inotify_cannot_see_remote_writes(path: str, fstype: str, mode: str) -> None:
+    assert mount_fstype(Path(path), MOUNTINFO) == fstype
+    assert choose_mode("auto", fstype) == mode
+
+
+def test_an_explicit_mode_is_kept() -> None:
+    assert choose_mode("inotify", "cifs") == "inotify"
+    assert choose_mode("polling", "ext4") == "polling"
+
+
+@pytest.mark.system
+def test_drop_folder_on_a_real_fuse_filesystem_is_polled_and_filed(tmp_path: Path) -> None:
+    """exFAT through FUSE on a loop device: auto picks polling, and filing works on a
+    filesystem without RENAME_NOREPLACE or hard links (review moves use the fallback)."""
+    require_root()
+    mkfs, mount_fuse = require_tool("mkfs.exfat"), require_tool("mount.exfat-fuse")
+    image = tmp_path / "drop.img"
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    subprocess.run([mkfs, str(image)], check=True, capture_output=True)
+    loop = subprocess.run(["losetup", "-f", "--show", str(image)], check=True, capture_output=True, text=True).stdout.strip()
+    cfg = write_config(tmp_path / "n", settle=0.4)
+    drop = cfg.parent / "drop"
+    subprocess.run(["rm", "-rf", str(drop)], check=True)
+    drop.mkdir()
+    d = None
+    try:
+        subprocess.run([mount_fuse, loop, str(drop)], check=True, capture_output=True)
+        for sub in ("masuk", "keluar", "dikecualikan"):
+            (drop / sub).mkdir()
+        d = Daemon(cfg.parent, cfg).start()
+        started = d.find("daemon.started")[0]
+        assert started["watch_mode"] == "polling" and started["filesystem"].startswith("fuse")
+        data = os.urandom(10_000)
+        (drop / "masuk" / "on-fuse.pdf").write_bytes(data)
+        (drop / "stray.pdf").write_bytes(b"x")
+        (drop / "stray-again.pdf").write_bytes(b"y")
+        d.wait_event("document.registered", timeout=20)
+        d.wait_event("document.review", count=2, timeout=20)
+        assert not (drop / "masuk" / "on-fuse.pdf").exists()
+        assert sorted(os.listdir(drop / "tinjau")) == ["stray-again.pdf", "stray.pdf"]
+        (doc,) = d.documents()
+        assert (cfg.parent / "archive" / doc["archive_path"]).read_bytes() == data
+    finally:
+        if d is not None:
+            d.stop()
+        subprocess.run(["umount", str(drop)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)

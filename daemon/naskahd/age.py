@@ -67,6 +67,7 @@ _ZERO_NONCE = bytes(12)
 _HEADER_LINE_MAX = 8192  # generous: the longest known stanza argument is ~1.5 KB
 _HEADER_MAX = 1 << 20
 _BATCH = 16  # chunks per read/write: 1 MiB syscalls in the encrypt loop
+_SLOTS = 2  # batches in flight: one being encrypted, one being hashed and written
 _WHITESPACE = b" \t\r\n"
 
 
@@ -765,27 +766,28 @@ def _write_all(write: Callable[[bytes], object], data: bytes | memoryview) -> No
 
 
 def _seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes, plain_hash, cipher_hash) -> tuple[int, int]:
-    """Encrypt ``src`` to ``dst`` in 64 KiB STREAM chunks, 1 MiB per read and write.
+    """Encrypt ``src`` to ``dst`` in 64 KiB STREAM chunks, read and written in batches.
 
-    Buffers are preallocated and reused (``encrypt_into``); SHA-256 of plaintext and
-    ciphertext runs in a second thread on the previous batch (hashlib drops the GIL),
-    so the two cores overlap hashing with reading, encrypting and writing.
+    The hot loop allocates nothing per chunk: buffers are preallocated and reused
+    (``encrypt_into``). Hashing the plaintext, hashing the ciphertext and writing run in
+    three worker threads on the batch just encrypted (hashlib and file writes drop the
+    GIL), while this thread reads and encrypts the next one: on two cores the two
+    SHA-256 passes, the cipher and the kernel's copying overlap.
     Returns (plaintext size, ciphertext size) of the payload after the nonce.
     """
     aead = ChaCha20Poly1305(key)
-    sets = [(bytearray(_BATCH * CHUNK), bytearray(_BATCH * ENC_CHUNK)) for _ in range(2)]
-    views = [(memoryview(i), memoryview(o)) for i, o in sets]
+    slots = [(memoryview(bytearray(_BATCH * CHUNK)), memoryview(bytearray(_BATCH * ENC_CHUNK)))
+             for _ in range(_SLOTS)]
     readinto = src.readinto
     write = dst.write
-    hasher = _HashWorker(plain_hash, cipher_hash)
+    pipeline = _Pipeline([plain_hash.update, cipher_hash.update, lambda data: _write_all(write, data)])
     counter = 0
     plain_total = cipher_total = 0
     filled = 0  # bytes already in the current input buffer (a held-back chunk)
     current = 0
     try:
         while True:
-            inview, outview = views[current]
-            hasher.wait_for(current)  # this set's previous batch must be hashed first
+            inview, outview = slots[current]
             eof = False
             while filled < len(inview):
                 n = readinto(inview[filled:])
@@ -809,74 +811,76 @@ def _seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes, plain_hash, cipher_h
                 )
                 out += n_out
                 counter += 1
-            _write_all(write, outview[:out])
-            hasher.submit(current, inview[:consumed], outview[:out])
+            pipeline.submit(current, inview[:consumed], outview[:out], outview[:out])
             plain_total += consumed
             cipher_total += out
             if eof:
                 break
-            # Move the held-back chunk to the front of the other set's input buffer.
-            nxt = 1 - current
-            hasher.wait_for(nxt)
+            # Carry the held-back chunk to the front of the next slot, once that is free.
+            nxt = (current + 1) % _SLOTS
+            pipeline.drain(nxt)
             filled -= consumed
-            views[nxt][0][:filled] = inview[consumed : consumed + filled]
+            slots[nxt][0][:filled] = inview[consumed : consumed + filled]
             current = nxt
+        pipeline.drain_all()
     finally:
-        hasher.close()
+        pipeline.close()
     return plain_total, cipher_total
 
 
-class _HashWorker:
-    """One thread hashing batches in order; ``wait_for(slot)`` before reusing a buffer."""
+class _Pipeline:
+    """One worker thread per function; each runs its jobs in submission order.
 
-    def __init__(self, plain_hash, cipher_hash) -> None:
-        self._plain = plain_hash
-        self._cipher = cipher_hash
-        self._cond = threading.Condition()
-        self._jobs: list[tuple[int, memoryview, memoryview] | None] = []
-        self._busy: set[int] = set()
+    ``drain(slot)`` waits until every job on that slot's buffers is done, so the buffers
+    can be reused; a worker's exception is re-raised there.
+    """
+
+    def __init__(self, functions: Sequence[Callable[[memoryview], object]]) -> None:
+        import queue
+
+        self._done = [threading.Semaphore(0) for _ in range(_SLOTS)]
+        self._pending = [0] * _SLOTS
+        self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in functions]
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="age-hash", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(fn, q), name="age-seal", daemon=True)
+            for fn, q in zip(functions, self._queues, strict=True)
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs:
-                    self._cond.wait()
-                job = self._jobs.pop(0)
-            if job is None:
-                return
-            slot, plain, cipher = job
+    def _run(self, fn: Callable[[memoryview], object], jobs) -> None:
+        while (job := jobs.get()) is not None:
+            slot, data = job
             try:
-                self._plain.update(plain)
-                self._cipher.update(cipher)
-            except BaseException as exc:  # pragma: no cover - hashlib does not fail
+                if self._error is None:
+                    fn(data)
+            except BaseException as exc:
                 self._error = exc
-            with self._cond:
-                self._busy.discard(slot)
-                self._cond.notify_all()
+            finally:
+                self._done[slot].release()
 
-    def submit(self, slot: int, plain: memoryview, cipher: memoryview) -> None:
-        with self._cond:
-            self._busy.add(slot)
-            self._jobs.append((slot, plain, cipher))
-            self._cond.notify_all()
+    def submit(self, slot: int, *data: memoryview) -> None:
+        for jobs, item in zip(self._queues, data, strict=True):
+            jobs.put((slot, item))
+        self._pending[slot] += len(data)
 
-    def wait_for(self, slot: int) -> None:
-        with self._cond:
-            while slot in self._busy:
-                self._cond.wait()
+    def drain(self, slot: int) -> None:
+        for _ in range(self._pending[slot]):
+            self._done[slot].acquire()
+        self._pending[slot] = 0
         if self._error is not None:
             raise self._error
+
+    def drain_all(self) -> None:
+        for slot in range(_SLOTS):
+            self.drain(slot)
 
     def close(self) -> None:
-        with self._cond:
-            self._jobs.append(None)
-            self._cond.notify_all()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        for jobs in self._queues:
+            jobs.put(None)
+        for thread in self._threads:
+            thread.join()
 
 
 # --- public API ------------------------------------------------------------------------

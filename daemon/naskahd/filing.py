@@ -307,14 +307,15 @@ class Filer:
             source = self.source_path(s.item.relpath)
             if s.duplicate_of is not None:
                 s.staged.discard()
-                if self._is_stuck_source(s):
-                    # The very scan that was filed but could not be removed: try again, never refile.
-                    state = self._remove_source(source, s, quiet=True)
-                    if state is DocumentState.FILED:
-                        finished.append((s, state))
-                        drop_folders.add(source.parent)
+                if self._is_unfinished(s):
+                    # The very scan of a row that is not finished (its source could not be
+                    # removed, or its rename failed): finish that row, never file it again.
+                    outcome = self._finish(s.duplicate_of)
+                    if isinstance(outcome, str):
+                        s.result = Result(s.item, Outcome.FAILED, outcome, s.duplicate_of.agenda)
                     else:
-                        s.result = Result(s.item, Outcome.STUCK, "", s.duplicate_of.agenda)
+                        done = Outcome.FILED if outcome is DocumentState.FILED else Outcome.STUCK
+                        s.result = Result(s.item, done, "", s.duplicate_of.agenda)
                     continue
                 try:
                     moved = move_aside(source, self.config.duplicates_dir, os.path.basename(s.item.relpath))
@@ -335,7 +336,8 @@ class Filer:
         now = self.clock()
         with self.sessions.begin() as session:
             for s, state in finished:
-                doc = session.get(Document, (s.doc or s.duplicate_of).id)  # type: ignore[union-attr]
+                assert s.doc is not None
+                doc = session.get(Document, s.doc.id)
                 assert doc is not None
                 doc.state, doc.temp_name = state, None
             for s, moved in duplicates:
@@ -346,11 +348,7 @@ class Filer:
                     moved_to="" if exempt else moved, detected_at=now,
                 ))
         for s, state in finished:
-            if s.doc is None:  # a stuck source finally removed
-                assert s.duplicate_of is not None
-                s.result = Result(s.item, Outcome.FILED, "", s.duplicate_of.agenda)
-                self.log.info("document.source_removed", agenda=s.duplicate_of.agenda)
-                continue
+            assert s.doc is not None
             outcome = Outcome.FILED if state is DocumentState.FILED else Outcome.STUCK
             s.result = Result(s.item, outcome, "", s.doc.agenda)
             self._log_filed(s, state)
@@ -361,11 +359,11 @@ class Filer:
                           duplicate_of=s.duplicate_of.agenda, moved_to=naming.WITHHELD if exempt else moved, sha256=s.sha256)
         return results + [s.result for s in stored if s.result is not None]
 
-    def _is_stuck_source(self, s: _Stored) -> bool:
+    def _is_unfinished(self, s: _Stored) -> bool:
         d = s.duplicate_of
         exempt = s.item.category == EXEMPT
         return (
-            d is not None and d.state is DocumentState.SOURCE_STUCK
+            d is not None and d.state is not DocumentState.FILED
             and d.source_relpath == naming.recorded_relpath(s.item.relpath, exempt=exempt)
         )
 
@@ -426,13 +424,9 @@ class Filer:
                 select(Document).where(Document.state.in_([DocumentState.STAGED, DocumentState.SOURCE_STUCK]))
             ).all()
         for doc in rows:
-            try:
-                problem = self._finish(doc)
-            except OSError as exc:
-                problem = _("document {agenda}: cannot finish filing: {error}").format(agenda=doc.agenda, error=exc)
-            if problem:
-                problems.append(problem)
-                self.log.error("document.reconcile_failed", agenda=doc.agenda, problem=problem)
+            outcome = self._finish(doc)
+            if isinstance(outcome, str):
+                problems.append(outcome)
         keep = {(self.config.archive / r.archive_path).parent / r.temp_name for r in rows if r.temp_name}
         for temp in self._temp_files():
             if temp not in keep:
@@ -452,7 +446,17 @@ class Filer:
         want = doc.ciphertext_sha256 if doc.category == EXEMPT else doc.sha256
         return path.is_file() and sha256_file(path) == want
 
-    def _finish(self, doc: Document) -> str | None:
+    def _finish(self, doc: Document) -> DocumentState | str:
+        """Bring a STAGED or SOURCE_STUCK row to its end state; a problem for a person if it cannot."""
+        try:
+            outcome = self._finish_steps(doc)
+        except OSError as exc:
+            outcome = _("document {agenda}: cannot finish filing: {error}").format(agenda=doc.agenda, error=exc)
+        if isinstance(outcome, str):
+            self.log.error("document.reconcile_failed", agenda=doc.agenda, problem=outcome)
+        return outcome
+
+    def _finish_steps(self, doc: Document) -> DocumentState | str:
         final = self.config.archive / doc.archive_path
         source = self._find_source(doc)
         if not final.exists():
@@ -481,7 +485,7 @@ class Filer:
             assert row is not None
             row.state, row.temp_name = state, None
         self.log.info("document.reconciled", agenda=doc.agenda, state=state.value)
-        return None
+        return state
 
     def _find_source(self, doc: Document) -> Path | None:
         """The scan a row was made from, if it is still in the drop folder with the same content.

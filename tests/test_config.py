@@ -85,3 +85,9 @@ def test_init_writes_a_config_that_loads_and_refuses_to_overwrite(tmp_path: Path
         assert (root / sub).exists(), sub
     again = subprocess.run([sys.executable, "-m", "naskahd", "init", "--root", str(root)], capture_output=True, text=True, timeout=60)
     assert again.returncode == 78 and "already exists" in again.stderr
+
+
+def test_the_sample_configuration_loads() -> None:
+    sample = Path(__file__).resolve().parents[1] / "etc" / "naskahd.toml"
+    cfg = config.load(str(sample))
+    assert cfg.drop == Path("/srv/naskahd/drop") and cfg.state == Path("/var/lib/naskahd")

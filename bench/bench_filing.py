@@ -102,11 +102,13 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def proc_cpu_seconds(pid: int) -> float | None:
+def proc_cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process, all threads."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tck = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tck, int(fields[12]) / tck
     except (OSError, IndexError, ValueError):
         return None
 
@@ -319,7 +321,9 @@ class DaemonRun:
             except subprocess.TimeoutExpired:
                 self.spy.send_signal(signal.SIGINT)
                 self.spy.wait()
-        return {"vmhwm_kib": st.get("VmHWM"), "vmrss_kib": st.get("VmRSS"), "cpu_seconds": cpu, "exit_code": rc}
+        return {"vmhwm_kib": st.get("VmHWM"), "vmrss_kib": st.get("VmRSS"),
+                "cpu_seconds": round(sum(cpu), 2) if cpu else None,
+                "cpu_user_s": cpu[0] if cpu else None, "cpu_system_s": cpu[1] if cpu else None, "exit_code": rc}
 
 
 # -- phases ----------------------------------------------------------------------------------
@@ -555,7 +559,7 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"note:    {note}")
     print()
     cols = ["check", "rep", "p50 s", "p99 s", "max s", "thru f/s", "sust f/s", "floor f/s", "sust/floor",
-            "HWM MiB", "CPU s"]
+            "HWM MiB", "CPU usr+sys s"]
     rows = []
     for r in result["runs"]:
         d = r["daemon"]
@@ -563,7 +567,7 @@ def print_table(result: dict[str, Any]) -> None:
                      r.get("latency_max_s"), r.get("throughput_files_per_s"), r.get("sustained_files_per_s"),
                      r["floor"]["files_per_s"],
                      round((r.get("sustained_files_per_s") or 0) / r["floor"]["files_per_s"], 2),
-                     round((d["vmhwm_kib"] or 0) / 1024, 1), d["cpu_seconds"]])
+                     round((d["vmhwm_kib"] or 0) / 1024, 1), f"{d['cpu_user_s']}+{d['cpu_system_s']}"])
     if result["params"]["repeat"] > 1:
         for tag, s in result["summary"].items():
             rows.append([tag, "median", s["latency_p50_s"], s["latency_p99_s"], s["latency_max_s"],
@@ -575,7 +579,7 @@ def print_table(result: dict[str, Any]) -> None:
     print("  sust       = files / (last registered - first registered): filing rate without the settle wait")
     print("  floor      = bare loop, per file: copy + fsync + one committed SQLite row (WAL, synchronous=FULL),")
     print("               measured just before each daemon run")
-    print("  HWM        = daemon VmHWM (peak RSS) after the run; CPU s = daemon user+system CPU time")
+    print("  HWM        = daemon VmHWM (peak RSS) after the run; CPU = the daemon's user+system CPU seconds, start-up included")
     rss = result.get("rss")
     if rss:
         d = rss["daemon"]

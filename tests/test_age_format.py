@@ -298,3 +298,53 @@ def test_streaming_from_unbuffered_files(tmp_path, ident: age.X25519Identity) ->
     with open(tmp_path / "enc", "rb", buffering=0) as f, open(tmp_path / "dec", "wb") as g:
         age.decrypt_stream(f, g, [ident])
     assert (tmp_path / "dec").read_bytes() == data
+
+
+class _Zeros:
+    """A large plaintext source that costs no memory: readinto fills with a pattern."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), self.left, 300_000)  # odd sizes: short reads must be handled
+        buf[:n] = b"\x5a" * n
+        self.left -= n
+        return n
+
+
+class _Sink(io.RawIOBase):
+    def __init__(self) -> None:
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self.size += len(data)
+        return len(data)
+
+
+def test_memory_stays_flat(tmp_path, ident: age.X25519Identity) -> None:
+    import tracemalloc
+
+    size = 64 * 1024 * 1024
+    enc = tmp_path / "big.age"
+    tracemalloc.start()
+    try:
+        with open(enc, "wb", buffering=0) as f:
+            sealed = age.encrypt_stream(_Zeros(size), f, [ident.recipient()])  # type: ignore[arg-type]
+        encrypt_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        sink = _Sink()
+        with open(enc, "rb") as f:
+            age.decrypt_stream(f, sink, [ident])
+        with open(enc, "rb") as f:
+            age.verify_sealed(f, sealed)
+        decrypt_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sink.size == size == sealed.plaintext_size
+    assert sealed.plaintext_sha256 == hashlib.sha256(b"\x5a" * size).hexdigest()
+    assert encrypt_peak < 8 * 1024 * 1024, encrypt_peak  # the fixed batch buffers
+    assert decrypt_peak < 2 * 1024 * 1024, decrypt_peak

@@ -474,7 +474,7 @@ class _ArmorReader:
 
     def __init__(self, src: _Reader) -> None:
         self._src = src
-        self._buf = b""
+        self._buf = bytearray()  # decoded, not yet read; appended per line, so not bytes
         self._done = False
         self._lines = 0
         if self._line() != ARMOR_BEGIN:
@@ -504,14 +504,16 @@ class _ArmorReader:
         if len(line) > COLUMNS:
             raise _armor_error(_("a line is longer than 64 columns"))
         try:
-            data = base64.b64decode(line, validate=True)
+            data = binascii.a2b_base64(line, strict_mode=True)
         except (binascii.Error, ValueError):
             data = None
-        if data is None or not line or base64.b64encode(data) != line:
+        short = len(line) < COLUMNS or line.endswith(b"=")
+        # A full line without padding is canonical by construction (64 chars = 48 bytes).
+        if data is None or not line or (short and binascii.b2a_base64(data, newline=False) != line):
             raise _armor_error(_("invalid or non-canonical base64"))
         self._lines += 1
         self._buf += data
-        if len(line) < COLUMNS or line.endswith(b"="):
+        if short:
             if self._line() != ARMOR_END:  # only the last line may be short
                 raise _armor_error(_("a short line is not followed by the END line"))
             self._finish()
@@ -528,7 +530,8 @@ class _ArmorReader:
     def read(self, n: int) -> bytes:
         while len(self._buf) < n and not self._done:
             self._next()
-        out, self._buf = self._buf[:n], self._buf[n:]
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
         return out
 
 

@@ -236,3 +236,19 @@ def test_missing_input(tmp_path: Path) -> None:
     done = naskahd("decrypt", tmp_path / "nope.age", "-o", tmp_path / "out", "--passphrase-file", tmp_path / "pw")
     assert done.returncode != 0 and "nope.age" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_keygen_prompts_twice_on_a_terminal(tmp_path: Path) -> None:
+    from conftest_age import run_in_pty
+
+    key = tmp_path / "typed.key"
+    argv = [sys.executable, "-m", "naskahd", "keygen", "-o", str(key)]
+    code, out = run_in_pty(argv, [b"ketik dua kali", b"ketik dua kali"])
+    assert code == 0, out
+    recipient = out.strip().splitlines()[-1].strip()
+    ids = age.parse_identity_file(key.read_bytes(), lambda: b"ketik dua kali")
+    assert str(ids[0].recipient()) == recipient
+    other = tmp_path / "mismatch.key"
+    code, out = run_in_pty([*argv[:-1], str(other)], [b"satu", b"dua"])
+    assert code == EXIT_USAGE and "differ" in out
+    assert not other.exists() and leftovers(tmp_path) == []

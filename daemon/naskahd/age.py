@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import re
 import secrets
 import threading
@@ -372,8 +373,6 @@ def parse_identity_file(data: bytes, passphrase: Callable[[], bytes] | None = No
         try:
             if _stanza_types(data) != ["scrypt"]:
                 raise AgeError(_("it is encrypted, but not with a passphrase"))
-            import io
-
             out = io.BytesIO()
             decrypt_stream(io.BytesIO(data), out, [], passphrase)  # checks the stanza, then asks
             data = out.getvalue()
@@ -395,8 +394,6 @@ def parse_identity_file(data: bytes, passphrase: Callable[[], bytes] | None = No
 
 
 def _stanza_types(data: bytes) -> list[str]:
-    import io
-
     header = _read_header(_open_input(io.BytesIO(data)))
     return [s.args[0] for s in header.stanzas]
 
@@ -966,16 +963,12 @@ def verify_sealed(src: BinaryIO, sealed: Sealed) -> None:
 
 
 def encrypt_bytes(data: bytes, recipients: Sequence[Recipient]) -> bytes:
-    import io
-
     out = io.BytesIO()
     encrypt_stream(io.BytesIO(data), out, recipients)
     return out.getvalue()
 
 
 def decrypt_bytes(data: bytes, identities: Sequence[Identity]) -> bytes:
-    import io
-
     out = io.BytesIO()
     decrypt_stream(io.BytesIO(data), out, identities)
     return out.getvalue()

@@ -13,6 +13,10 @@ from naskahd import age
 from naskahd.errors import EXIT_CRYPTO, AgeError
 
 SIZES = [0, 1, 65535, 65536, 65537, 200_000]
+# Around the encryptor's 1 MiB batch (16 chunks): one batch is sealed inline, more go
+# through the threaded pipeline, which holds back each batch's last chunk.
+BATCH = 16 * 65536
+LARGE_SIZES = [BATCH - 1, BATCH, BATCH + 1, 2 * BATCH - 65536, 2 * BATCH, 3 * BATCH + 12345]
 
 # The example keys of the age spec ("The X25519 recipient type").
 SPEC_IDENTITY = "AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX"
@@ -30,7 +34,7 @@ def _seal(data: bytes, recipients) -> tuple[bytes, age.Sealed]:
     return out.getvalue(), sealed
 
 
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", SIZES + LARGE_SIZES)
 def test_round_trip(size: int, ident: age.X25519Identity) -> None:
     data = os.urandom(size)
     blob, sealed = _seal(data, [ident.recipient()])
@@ -311,6 +315,11 @@ class _Zeros:
         buf[:n] = b"\x5a" * n
         self.left -= n
         return n
+
+    def read(self, size: int) -> bytes:
+        n = min(size, self.left, 300_000)
+        self.left -= n
+        return b"\x5a" * n
 
 
 class _Sink(io.RawIOBase):

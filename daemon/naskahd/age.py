@@ -769,48 +769,36 @@ def _seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes, plain_hash, cipher_h
     """Encrypt ``src`` to ``dst`` in 64 KiB STREAM chunks, read and written in batches.
 
     The hot loop allocates nothing per chunk: buffers are preallocated and reused
-    (``encrypt_into``). Hashing the plaintext, hashing the ciphertext and writing run in
-    three worker threads on the batch just encrypted (hashlib and file writes drop the
-    GIL), while this thread reads and encrypts the next one: on two cores the two
-    SHA-256 passes, the cipher and the kernel's copying overlap.
+    (``encrypt_into``). A file that fits one batch (most letters) is done right here.
+    Larger ones go through a pipeline: hashing the plaintext, hashing the ciphertext and
+    writing run in three worker threads on the batch just encrypted (hashlib and file
+    writes drop the GIL) while this thread reads and encrypts the next one, so on two
+    cores the two SHA-256 passes, the cipher and the kernel's copying overlap.
     Returns (plaintext size, ciphertext size) of the payload after the nonce.
     """
-    aead = ChaCha20Poly1305(key)
-    slots = [(memoryview(bytearray(_BATCH * CHUNK)), memoryview(bytearray(_BATCH * ENC_CHUNK)))
-             for _ in range(_SLOTS)]
-    readinto = src.readinto
+    sealer = _BatchSealer(ChaCha20Poly1305(key))
+    head, eof = _read_head(src, _BATCH * CHUNK)
+    if eof:  # buffers sized to the file, no threads: a 20 KB letter costs microseconds
+        chunks = max(1, -(-len(head) // CHUNK))
+        outview = memoryview(bytearray(len(head) + chunks * TAG))
+        consumed, out = sealer.seal(memoryview(head), outview, len(head), eof)
+        plain_hash.update(head)
+        cipher_hash.update(outview)
+        _write_all(dst.write, outview)
+        return consumed, out
+    slots = [_new_slot()]
+    inview, outview = slots[0]
+    filled = len(head)
+    inview[:filled] = head
+    del head
+    slots += [_new_slot() for _ in range(_SLOTS - 1)]
     write = dst.write
     pipeline = _Pipeline([plain_hash.update, cipher_hash.update, lambda data: _write_all(write, data)])
-    counter = 0
     plain_total = cipher_total = 0
-    filled = 0  # bytes already in the current input buffer (a held-back chunk)
     current = 0
     try:
         while True:
-            inview, outview = slots[current]
-            eof = False
-            while filled < len(inview):
-                n = readinto(inview[filled:])
-                if not n:
-                    eof = True
-                    break
-                filled += n
-            if eof:
-                chunks = max(1, -(-filled // CHUNK))
-            else:
-                chunks = _BATCH - 1  # hold the last chunk back: it may be the final one
-            consumed = min(filled, chunks * CHUNK)
-            out = 0
-            for i in range(chunks):
-                start = i * CHUNK
-                end = min(start + CHUNK, consumed)
-                last = eof and i == chunks - 1
-                n_out = end - start + TAG
-                aead.encrypt_into(
-                    _chunk_nonce(counter, last), inview[start:end], None, outview[out : out + n_out]
-                )
-                out += n_out
-                counter += 1
+            consumed, out = sealer.seal(inview, outview, filled, eof)
             pipeline.submit(current, inview[:consumed], outview[:out], outview[:out])
             plain_total += consumed
             cipher_total += out
@@ -822,10 +810,65 @@ def _seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes, plain_hash, cipher_h
             filled -= consumed
             slots[nxt][0][:filled] = inview[consumed : consumed + filled]
             current = nxt
+            inview, outview = slots[current]
+            filled, eof = _fill(src, inview, filled)
         pipeline.drain_all()
     finally:
         pipeline.close()
     return plain_total, cipher_total
+
+
+def _read_head(src: BinaryIO, size: int) -> tuple[bytes, bool]:
+    """Up to ``size`` bytes; True if the input ended before (so this is all of it)."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        data = src.read(size - got)
+        if not data:
+            return b"".join(parts), True
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts), False
+
+
+def _new_slot() -> tuple[memoryview, memoryview]:
+    return memoryview(bytearray(_BATCH * CHUNK)), memoryview(bytearray(_BATCH * ENC_CHUNK))
+
+
+def _fill(src: BinaryIO, view: memoryview, filled: int) -> tuple[int, bool]:
+    """Read until ``view`` is full or the input ends; returns (bytes in view, at EOF)."""
+    readinto = src.readinto
+    while filled < len(view):
+        n = readinto(view[filled:])
+        if not n:
+            return filled, True
+        filled += n
+    return filled, False
+
+
+class _BatchSealer:
+    """Encrypts a batch of chunks into an output buffer, numbering chunks across batches."""
+
+    def __init__(self, aead: ChaCha20Poly1305) -> None:
+        self._aead = aead
+        self._counter = 0
+
+    def seal(self, inview: memoryview, outview: memoryview, filled: int, eof: bool) -> tuple[int, int]:
+        """Returns (plaintext bytes consumed, ciphertext bytes in ``outview``). Unless at
+        EOF, the last full chunk is held back: only EOF tells whether it is the final one."""
+        chunks = max(1, -(-filled // CHUNK)) if eof else _BATCH - 1
+        consumed = min(filled, chunks * CHUNK)
+        encrypt_into = self._aead.encrypt_into
+        out = 0
+        for i in range(chunks):
+            start = i * CHUNK
+            end = min(start + CHUNK, consumed)
+            n_out = end - start + TAG
+            last = eof and i == chunks - 1
+            encrypt_into(_chunk_nonce(self._counter, last), inview[start:end], None, outview[out : out + n_out])
+            out += n_out
+            self._counter += 1
+        return consumed, out
 
 
 class _Pipeline:

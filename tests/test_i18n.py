@@ -15,6 +15,7 @@ import gettext
 import importlib.machinery
 import importlib.util
 import os
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -132,12 +133,16 @@ def test_format_templates_are_flagged_for_msgfmt(messages: list) -> None:
 
 def test_message_templates_render_in_indonesian() -> None:
     """Every translated template formats with its msgid's keyword arguments."""
-    catalog = gettext.GNUTranslations(open(LOCALE / "id" / "LC_MESSAGES" / "naskahd.mo", "rb"))  # noqa: SIM115
+    with open(LOCALE / "id" / "LC_MESSAGES" / "naskahd.mo", "rb") as f:
+        catalog = gettext.GNUTranslations(f)
     for e in live(uc.read_po(po_path("id"))):
         if e.msgid_plural is not None or "python-brace-format" not in e.flags:
             continue
-        names = {f.strip("{}").split("!")[0].split(":")[0] for f in uc.placeholders(e.msgid)}
-        values = {n: 1.5 if n == "seconds" else "X" for n in names}
+        values: dict[str, object] = {}
+        for _text, name, spec, _conversion in string.Formatter().parse(e.msgid):
+            if name is not None:
+                values[name] = 1.5 if spec and spec[-1] in "eEfFgG%" else 1 if spec and spec[-1] in "bcdoxXn" else "X"
+        e.msgid.format(**values)
         catalog.gettext(e.msgid).format(**values)
 
 

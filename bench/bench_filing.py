@@ -327,11 +327,19 @@ class DaemonRun:
 
 
 # -- phases ----------------------------------------------------------------------------------
-def drop_files(drop: Path, corpus: Corpus, n: int, start: int = 0) -> dict[str, float]:
-    """Write each file as NAME.part, then rename it to NAME; returns relpath -> rename time."""
+def drop_files(drop: Path, corpus: Corpus, n: int, start: int = 0, rate: float = 0.0) -> dict[str, float]:
+    """Write each file as NAME.part, then rename it to NAME; returns relpath -> rename time.
+
+    ``rate`` > 0 paces the drops (files/s); 0 drops as fast as possible.
+    """
     contents = [(corpus.name(i), corpus.content(i)) for i in range(start, start + n)]
     dropped: dict[str, float] = {}
-    for name, data in contents:
+    t0 = time.monotonic()
+    for k, (name, data) in enumerate(contents):
+        if rate > 0:
+            wait = t0 + k / rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
         part = drop / (name + ".part")
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -384,8 +392,9 @@ def run_core(nk: Naskahd, base: Path, args: argparse.Namespace, check: bool, see
     d = DaemonRun(nk, cfg, profile, args.profiler)
     d.wait_ready()
     time.sleep(0.5)  # let the start-up scan and the first heartbeat pass
-    log(f"content_check={'on' if check else 'off'}: dropping {args.files} × {args.size_kib} KiB ({args.kind})")
-    dropped = drop_files(root / "drop" / "masuk", corpus, args.files)
+    pace = f" at {args.drop_rate:g} files/s" if args.drop_rate > 0 else " as fast as possible"
+    log(f"content_check={'on' if check else 'off'}: dropping {args.files} × {args.size_kib} KiB ({args.kind}){pace}")
+    dropped = drop_files(root / "drop" / "masuk", corpus, args.files, rate=args.drop_rate)
     drop_seconds = max(dropped.values()) - min(dropped.values())
     d.wait_registered(args.files, quiet_timeout=args.settle + 60)
     res = d.stop()
@@ -553,7 +562,7 @@ def print_table(result: dict[str, Any]) -> None:
           f"Python {m['python']}, workdir {m['workdir']} on {m['filesystem']} ({m['device']})")
     p = result["params"]
     print(f"params:  {p['files']} files × {p['size_kib']} KiB ({p['kind']}), settle {p['settle']:g} s, "
-          f"{p['repeat']} repetition(s), daemon via "
+          f"{p['repeat']} repetition(s), drops {'at %g files/s' % p['drop_rate'] if p['drop_rate'] else 'as fast as possible'}, daemon via "
           f"{'driver (missing CLI modules)' if result['fallback_driver'] else 'python -m naskahd'}")
     for note in result["notes"]:
         print(f"note:    {note}")
@@ -607,6 +616,8 @@ def main() -> int:
                     help="[watch] content_check setting(s) to measure (default both)")
     ap.add_argument("--kind", choices=("pdf", "random"), default="pdf",
                     help="pdf: valid one-page PDFs padded to size (default); random: random bytes")
+    ap.add_argument("--drop-rate", type=float, default=0.0,
+                    help="pace the drops at this many files/s (default 0: as fast as possible, a burst)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="repetitions of each core run, settings interleaved; targets use medians (default 1)")
     ap.add_argument("--workdir", type=Path, default=None,
@@ -636,7 +647,8 @@ def main() -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine(base), "fallback_driver": nk.fallback,
         "params": {"files": args.files, "size_kib": args.size_kib, "settle": args.settle, "kind": args.kind,
-                   "registered": args.registered, "content_check": args.content_check, "repeat": args.repeat},
+                   "registered": args.registered, "content_check": args.content_check, "repeat": args.repeat,
+                   "drop_rate": args.drop_rate},
         "notes": notes, "runs": [],
     }
     seed = int(time.time()) & 0xFFFF

@@ -320,8 +320,15 @@ def _check_scrypt_stanza(stanza: Stanza, max_log2n: int = SCRYPT_MAX_LOG2N) -> t
 
 
 def _scrypt(passphrase: bytes, salt: bytes, log2n: int) -> bytes:
+    # Memory is 128 * r * N bytes: 256 MiB at 2^18, 4 GiB at the 2^22 limit.
     kdf = Scrypt(salt=SCRYPT_LABEL + salt, length=32, n=1 << log2n, r=8, p=1)
-    return kdf.derive(passphrase)
+    try:
+        return kdf.derive(passphrase)
+    except MemoryError:
+        raise AgeError(
+            _("not enough memory for the scrypt work factor 2^{value} ({mib} MiB needed)").format(
+                value=log2n, mib=(128 * 8 << log2n) >> 20)
+        ) from None
 
 
 def parse_recipient(text: str) -> X25519Recipient:

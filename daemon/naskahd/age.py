@@ -144,22 +144,22 @@ def bech32_encode(hrp: str, data: bytes) -> str:
 def bech32_decode(text: str) -> tuple[str, bytes]:
     """Return (lower-case hrp, data); ValueError says what is wrong."""
     if text != text.lower() and text != text.upper():
-        raise ValueError("mixed upper and lower case")
+        raise ValueError(_("mixed upper and lower case"))
     text = text.lower()
     pos = text.rfind("1")
     if pos < 1 or pos + 7 > len(text):
-        raise ValueError("missing separator or checksum")
+        raise ValueError(_("missing separator or checksum"))
     hrp = text[:pos]
     if any(not 33 <= ord(c) <= 126 for c in hrp):
-        raise ValueError("invalid character in prefix")
+        raise ValueError(_("invalid character in prefix"))
     values = [_BECH32_CHARSET.find(c) for c in text[pos + 1 :]]
     if -1 in values:
-        raise ValueError("invalid character")
+        raise ValueError(_("invalid character"))
     if _bech32_polymod(_hrp_expand(hrp) + values) != 1:
-        raise ValueError("checksum mismatch (mistyped?)")
+        raise ValueError(_("checksum mismatch (mistyped?)"))
     data = _convert_bits(values[:-6], 5, 8, pad=False)
     if data is None:
-        raise ValueError("invalid padding")
+        raise ValueError(_("invalid padding"))
     return hrp, bytes(data)
 
 
@@ -231,7 +231,7 @@ class X25519Identity:
                 continue
             if len(stanza.args) != 2:
                 raise AgeError(_("invalid age header: an X25519 stanza must have two arguments"))
-            share = _b64decode(stanza.args[1].encode(), "the X25519 share")
+            share = _b64decode(stanza.args[1].encode(), _("the X25519 share"))
             if len(share) != 32:
                 raise AgeError(_("invalid age header: the X25519 share is not 32 bytes"))
             if len(stanza.body) != FILE_KEY_SIZE + TAG:
@@ -301,7 +301,7 @@ def _check_scrypt_stanza(stanza: Stanza, max_log2n: int = SCRYPT_MAX_LOG2N) -> t
     """Validate an scrypt stanza ("scrypt recipient stanza") before any expensive work."""
     if len(stanza.args) != 3:
         raise AgeError(_("invalid age header: an scrypt stanza must have three arguments"))
-    salt = _b64decode(stanza.args[1].encode(), "the scrypt salt")
+    salt = _b64decode(stanza.args[1].encode(), _("the scrypt salt"))
     if len(salt) != 16:
         raise AgeError(_("invalid age header: the scrypt salt is not 16 bytes"))
     text = stanza.args[2]
@@ -612,7 +612,7 @@ def _read_header(src: _Reader) -> _Header:
     mac_text = line[4:-1]
     if len(mac_text) != 43 or not line.endswith(b"\n"):
         raise AgeError(_("invalid age header: malformed header MAC"))
-    mac = _b64decode(mac_text, "the header MAC")
+    mac = _b64decode(mac_text, _("the header MAC"))
     mac_input = bytes(raw[: len(raw) - len(line) + 3])
     _check_stanza_mix(stanzas)
     return _Header(stanzas, mac_input, mac)
@@ -642,7 +642,7 @@ def _read_body(src: _Reader, raw: bytearray) -> tuple[bytes, bytes]:
         parts.append(text)
         if len(text) < COLUMNS:
             break
-    body = _b64decode(b"".join(parts), "a stanza body")
+    body = _b64decode(b"".join(parts), _("a stanza body"))
     return body, _header_line(src, raw)
 
 

@@ -141,6 +141,9 @@ def test_usage_errors(setup: dict) -> None:
     assert done.returncode == EXIT_USAGE and ".age" in done.stderr
     done = naskahd("encrypt", setup["plain"], "-r", "age1notakey")
     assert done.returncode == EXIT_CRYPTO and "invalid recipient 'age1notakey'" in done.stderr
+    done = naskahd("keygen", "-o", d / "new.key", "--plain", "--passphrase-file", setup["pw"])
+    assert done.returncode == EXIT_USAGE and not (d / "new.key").exists()
+    assert leftovers(d) == []
 
 
 # --- the bad-input list -----------------------------------------------------------------

@@ -113,6 +113,30 @@ def proc_cpu_seconds(pid: int) -> tuple[float, float] | None:
         return None
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds user processes spent, machine-wide: user+nice+system minus kernel threads'.
+
+    Kernel threads (jbd2, writeback workers) mostly work for our own fsyncs, so they are
+    left out; so are interrupts and steal.
+    """
+    tck = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat", encoding="ascii") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    busy = fields[0] + fields[1] + fields[2]
+    kernel = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(rest[6]) & 0x00200000:  # PF_KTHREAD
+            kernel += int(rest[11]) + int(rest[12])
+    return (busy - kernel) / tck
+
+
 def machine(workdir: Path) -> dict[str, Any]:
     model = ""
     try:
@@ -394,10 +418,19 @@ def run_core(nk: Naskahd, base: Path, args: argparse.Namespace, check: bool, see
     time.sleep(0.5)  # let the start-up scan and the first heartbeat pass
     pace = f" at {args.drop_rate:g} files/s" if args.drop_rate > 0 else " as fast as possible"
     log(f"content_check={'on' if check else 'off'}: dropping {args.files} × {args.size_kib} KiB ({args.kind}){pace}")
+    cpu0 = proc_cpu_seconds(d.proc.pid) or (0.0, 0.0)
+    busy0, own0, wall0 = system_busy_seconds(), sum(os.times()[:2]), time.monotonic()
     dropped = drop_files(root / "drop" / "masuk", corpus, args.files, rate=args.drop_rate)
     drop_seconds = max(dropped.values()) - min(dropped.values())
     d.wait_registered(args.files, quiet_timeout=args.settle + 60)
+    cpu1 = proc_cpu_seconds(d.proc.pid) or (0.0, 0.0)
+    busy1, own1, wall1 = system_busy_seconds(), sum(os.times()[:2]), time.monotonic()
     res = d.stop()
+    # Load from outside the benchmark while it ran (other users of a shared machine): the
+    # CPU time of user processes minus the daemon's and this script's own.
+    res["filing_cpu_s"] = round(sum(cpu1) - sum(cpu0), 2)
+    res["others_cpu_share"] = round(max(0.0, (busy1 - busy0) - (sum(cpu1) - sum(cpu0)) - (own1 - own0))
+                                    / ((wall1 - wall0) * (os.cpu_count() or 1)), 2)
     with d.lock:
         registered = dict(d.registered)
         counts = dict(d.counts)
@@ -568,7 +601,7 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"note:    {note}")
     print()
     cols = ["check", "rep", "p50 s", "p99 s", "max s", "thru f/s", "sust f/s", "floor f/s", "sust/floor",
-            "HWM MiB", "CPU usr+sys s"]
+            "HWM MiB", "CPU usr+sys s", "others"]
     rows = []
     for r in result["runs"]:
         d = r["daemon"]
@@ -576,12 +609,13 @@ def print_table(result: dict[str, Any]) -> None:
                      r.get("latency_max_s"), r.get("throughput_files_per_s"), r.get("sustained_files_per_s"),
                      r["floor"]["files_per_s"],
                      round((r.get("sustained_files_per_s") or 0) / r["floor"]["files_per_s"], 2),
-                     round((d["vmhwm_kib"] or 0) / 1024, 1), f"{d['cpu_user_s']}+{d['cpu_system_s']}"])
+                     round((d["vmhwm_kib"] or 0) / 1024, 1), f"{d['cpu_user_s']}+{d['cpu_system_s']}",
+                     f"{d.get('others_cpu_share', 0):.0%}"])
     if result["params"]["repeat"] > 1:
         for tag, s in result["summary"].items():
             rows.append([tag, "median", s["latency_p50_s"], s["latency_p99_s"], s["latency_max_s"],
                          s["throughput_files_per_s"], s["sustained_files_per_s"], s["floor_files_per_s"],
-                         s["sustained_over_floor"], round(s["vmhwm_kib_max"] / 1024, 1), ""])
+                         s["sustained_over_floor"], round(s["vmhwm_kib_max"] / 1024, 1), "", ""])
     _table(cols, rows)
     print("\n  latency    = registered (the daemon's document.registered timestamp) - dropped (rename of the .part file)")
     print("  thru       = files / (last registered - first dropped): end to end, includes the settle wait")
@@ -589,6 +623,10 @@ def print_table(result: dict[str, Any]) -> None:
     print("  floor      = bare loop, per file: copy + fsync + one committed SQLite row (WAL, synchronous=FULL),")
     print("               measured just before each daemon run")
     print("  HWM        = daemon VmHWM (peak RSS) after the run; CPU = the daemon's user+system CPU seconds, start-up included")
+    print("  others     = share of the machine's CPU used by other processes while files were dropped and filed")
+    print("               (a shared machine: anything above a few % makes the figures pessimistic)")
+    if result["params"]["drop_rate"]:
+        print("  (drops were paced: thru/sust are bounded by the drop rate and say nothing about capacity)")
     rss = result.get("rss")
     if rss:
         d = rss["daemon"]

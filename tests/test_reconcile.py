@@ -167,3 +167,14 @@ def test_exempt_crash_after_commit_is_finished_without_a_recorded_path(tmp_path:
     assert hashlib.sha256(stored).hexdigest() == doc.ciphertext_sha256
     assert age.decrypt_bytes(stored, [officer]) == letter
     assert not (cfg.drop / "dikecualikan" / "rahasia.pdf").exists()
+
+
+def test_the_same_content_twice_in_one_batch_is_registered_once(tmp_path: Path) -> None:
+    cfg, contents = setup(tmp_path, n=2)
+    (cfg.drop / "masuk" / "copy.pdf").write_bytes(contents["masuk/s0.pdf"])
+    results = Filer(cfg, open_register(cfg.database_url)).file_batch(ready(cfg, [*contents, "masuk/copy.pdf"]))
+    assert sorted(r.outcome.value for r in results) == ["duplicate", "filed", "filed"]
+    dup = next(r for r in results if r.outcome is Outcome.DUPLICATE)
+    assert dup.agenda == next(r.agenda for r in results if r.item.relpath == "masuk/s0.pdf")
+    assert (cfg.drop / "duplikat" / "copy.pdf").read_bytes() == contents["masuk/s0.pdf"]
+    check_invariants(cfg, contents)

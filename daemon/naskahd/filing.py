@@ -25,13 +25,13 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import durable, naming
@@ -39,7 +39,8 @@ from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.i18n import _
 from naskahd.log import get_logger
-from naskahd.register import Document, DocumentState, Duplicate, ReviewItem, allocate_number, format_agenda
+from naskahd.register import Document, DocumentState, Duplicate, ReviewItem, format_agenda
+from naskahd.register.numbering import allocate_numbers
 from naskahd.register.numbering import agenda_stem
 from naskahd.settle import Signature
 
@@ -224,25 +225,43 @@ class Filer:
 
     # -- step 2: one transaction for the batch -------------------------------------------------
     def _register(self, stored: list[_Stored]) -> None:
+        """One transaction for the batch: a few statements, not a few per document."""
         with self.sessions.begin() as session:
-            seen: dict[str, Document] = {}
+            shas = {s.sha256 for s in stored}
+            registered = {d.sha256: d for d in session.scalars(select(Document).where(Document.sha256.in_(shas)))}
+            first: dict[str, _Stored] = {}  # the first copy of each new content in this batch
+            new: list[_Stored] = []
             for s in stored:
-                existing = seen.get(s.sha256) or session.scalar(select(Document).where(Document.sha256 == s.sha256))
-                if existing is not None:
-                    s.duplicate_of = existing
-                    continue
-                s.doc = self._new_document(session, s)
-                seen[s.sha256] = s.doc
+                if s.sha256 in registered:
+                    s.duplicate_of = registered[s.sha256]
+                elif s.sha256 not in first:
+                    first[s.sha256] = s
+                    new.append(s)
+            numbers: dict[tuple[str, int], Iterator[int]] = {}
+            wanted: dict[tuple[str, int], int] = {}
+            for s in new:
+                key = (s.item.category, self._year(s))
+                wanted[key] = wanted.get(key, 0) + 1
+            for key, count in wanted.items():
+                numbers[key] = iter(allocate_numbers(session, key[0], key[1], count))
+            for s in new:
+                s.doc = self._new_document(s, next(numbers[(s.item.category, self._year(s))]))
+            session.add_all([s.doc for s in new if s.doc is not None])
+            session.flush()
+            for s in stored:
+                if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
+                    s.duplicate_of = first[s.sha256].doc
 
-    def _new_document(self, session: Session, s: _Stored) -> Document:
-        category = s.item.category
-        year = s.received_at.astimezone(self.config.timezone).year
-        number = allocate_number(session, category, year)
+    def _year(self, s: _Stored) -> int:
+        return s.received_at.astimezone(self.config.timezone).year
+
+    def _new_document(self, s: _Stored, number: int) -> Document:
+        category, year = s.item.category, self._year(s)
         raw_name = os.fsencode(os.path.basename(s.item.relpath))
         exempt = category == EXEMPT
         name = naming.archive_name(agenda_stem(number, category, year), raw_name, exempt=exempt)
         archive_path = (s.staged.directory / name).relative_to(self.config.archive).as_posix()
-        doc = Document(
+        return Document(
             agenda=format_agenda(number, category, year), category=category, year=year, number=number,
             original_name=None if exempt else naming.display_name(raw_name),
             original_name_raw=None if exempt else raw_name,
@@ -254,9 +273,6 @@ class Filer:
             recipients=json.dumps(list(s.sealed.recipients)) if s.sealed else None,
             detected_type=s.item.detected_type, received_at=s.received_at, state=DocumentState.STAGED,
         )
-        session.add(doc)
-        session.flush()
-        return doc
 
     def _seal_name(self, raw_name: bytes) -> bytes:
         from naskahd import age
@@ -335,11 +351,9 @@ class Filer:
         # step 5: the rows say it is done
         now = self.clock()
         with self.sessions.begin() as session:
-            for s, state in finished:
-                assert s.doc is not None
-                doc = session.get(Document, s.doc.id)
-                assert doc is not None
-                doc.state, doc.temp_name = state, None
+            for state in {state for _s, state in finished}:
+                ids = [s.doc.id for s, st in finished if st is state and s.doc is not None]
+                session.execute(update(Document).where(Document.id.in_(ids)).values(state=state, temp_name=None))
             for s, moved in duplicates:
                 assert s.duplicate_of is not None
                 exempt = s.item.category == EXEMPT

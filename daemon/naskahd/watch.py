@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
-    DirCreatedEvent, DirMovedEvent, FileSystemEvent, FileSystemEventHandler, FileSystemMovedEvent,
+    DirCreatedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent, FileMovedEvent,
+    FileSystemEvent, FileSystemEventHandler, FileSystemMovedEvent,
 )
 from watchdog.observers.api import BaseObserver
 
@@ -159,7 +160,10 @@ class Watcher:
             self.observer = InotifyObserver()
             logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spotter)
             logging.getLogger("watchdog.observers.inotify").addHandler(self._spotter)
-        self.observer.schedule(_Handler(self.events), str(self.config.drop), recursive=True)
+        # Only the events the handler uses: the kernel then queues no open/close-nowrite/
+        # delete events (the daemon's own reads and removals would double the traffic).
+        wanted = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, DirCreatedEvent, DirMovedEvent]
+        self.observer.schedule(_Handler(self.events), str(self.config.drop), recursive=True, event_filter=wanted)
         self.observer.start()
 
     def stop(self) -> None:

@@ -23,14 +23,24 @@ def agenda_stem(number: int, category: str, year: int) -> str:
     return format_agenda(number, category, year).replace("/", "-")
 
 
-def allocate_number(session: Session, category: str, year: int) -> int:
-    """The next number for (category, year); the caller's transaction must commit it."""
+def allocate_numbers(session: Session, category: str, year: int, count: int) -> range:
+    """The next ``count`` numbers for (category, year); the caller's transaction must commit them.
+
+    The counter row is read with FOR UPDATE (a row lock on PostgreSQL; SQLite has one
+    writer anyway) and moved on once for the whole batch.
+    """
     counter = session.execute(
         select(AgendaCounter).where(AgendaCounter.category == category, AgendaCounter.year == year).with_for_update()
     ).scalar_one_or_none()
     if counter is None:
         counter = AgendaCounter(category=category, year=year, last_number=0)
         session.add(counter)
-    counter.last_number += 1
+    first = counter.last_number + 1
+    counter.last_number += count
     session.flush()
-    return counter.last_number
+    return range(first, first + count)
+
+
+def allocate_number(session: Session, category: str, year: int) -> int:
+    """The next number for (category, year); the caller's transaction must commit it."""
+    return allocate_numbers(session, category, year, 1)[0]

@@ -54,3 +54,25 @@ def test_one_row_per_content(tmp_path: Path) -> None:
     with sessions() as s:
         (row,) = s.scalars(select(Document)).all()
         assert row.received_at == now.replace(microsecond=row.received_at.microsecond) and row.received_at.tzinfo is not None
+
+
+def test_schema_revision_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from naskahd.register.db import MIGRATIONS, SCHEMA_REVISION
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_REVISION
+
+
+def test_a_current_register_opens_without_importing_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    open_register(url)
+    code = f"import sys; from naskahd.register import open_register; open_register({url!r}); print('alembic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

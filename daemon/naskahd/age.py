@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import io
+import queue
 import re
 import secrets
 import threading
@@ -555,7 +556,7 @@ class _HashingReader:
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self.hash = hashlib.sha256()
+        self.hash = _BackgroundHash()
         self.size = 0
 
     def read(self, n: int) -> bytes:
@@ -563,6 +564,68 @@ class _HashingReader:
         self.hash.update(data)
         self.size += len(data)
         return data
+
+
+class _BackgroundHash:
+    """SHA-256 that moves to a worker thread once the input gets large (verify_sealed).
+
+    The first MiB is hashed inline: a thread costs more than that. After it, data goes
+    over in 1 MiB batches through a bounded queue, so hashing (hashlib drops the GIL)
+    overlaps with reading and decrypting while memory stays bounded. ``update`` keeps
+    references: pass only data that is not modified afterwards (bytes).
+    """
+
+    _INLINE = 1 << 20
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._seen = 0
+        self._batch: list[bytes | memoryview] = []
+        self._batched = 0
+        self._queue: queue.Queue[list[bytes | memoryview] | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._seen += len(data)
+        if self._seen <= self._INLINE:
+            self._hash.update(data)
+            return
+        self._batch.append(data)
+        self._batched += len(data)
+        if self._batched >= self._INLINE:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._run, name="age-verify-hash", daemon=True)
+            self._thread.start()
+        self._queue.put(self._batch)
+        self._batch, self._batched = [], 0
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while (batch := self._queue.get()) is not None:
+            for data in batch:
+                self._hash.update(data)
+
+    def close(self) -> None:
+        """Finish: hash what is pending and stop the thread. Safe to call twice."""
+        if self._batch:
+            if self._queue is None:
+                for data in self._batch:
+                    self._hash.update(data)
+                self._batch, self._batched = [], 0
+            else:
+                self._flush()
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._hash.hexdigest()
 
 
 def _open_input(src: BinaryIO | _HashingReader) -> _Reader:
@@ -886,8 +949,6 @@ class _Pipeline:
     """
 
     def __init__(self, functions: Sequence[Callable[[memoryview], object]]) -> None:
-        import queue
-
         self._done = [threading.Semaphore(0) for _ in range(_SLOTS)]
         self._pending = [0] * _SLOTS
         self._queues: list[queue.SimpleQueue] = [queue.SimpleQueue() for _ in functions]
@@ -994,20 +1055,26 @@ def decrypt_stream(
 def verify_sealed(src: BinaryIO, sealed: Sealed) -> None:
     """Read a written age file back and check it against ``sealed``; writes nothing."""
     hashing = _HashingReader(src)
-    reader = _Reader(hashing)
-    header = _read_header(reader)
-    if len(header.stanzas) != len(sealed.recipients):
-        raise AgeError(_("verification failed: the file does not have the expected recipients"))
-    _check_mac(header, sealed.file_key)
-    plain_hash = hashlib.sha256()
-    size = _open_payload(reader, sealed.file_key, plain_hash.update)
-    while hashing.read(1 << 16):  # the payload reader stops at the final chunk
-        pass
+    plain_hash = _BackgroundHash()
+    try:
+        reader = _Reader(hashing)
+        header = _read_header(reader)
+        if len(header.stanzas) != len(sealed.recipients):
+            raise AgeError(_("verification failed: the file does not have the expected recipients"))
+        _check_mac(header, sealed.file_key)
+        size = _open_payload(reader, sealed.file_key, plain_hash.update)
+        while hashing.read(1 << 16):  # the payload reader stops at the final chunk
+            pass
+        plain_digest = plain_hash.hexdigest()
+        cipher_digest = hashing.hash.hexdigest()
+    finally:
+        plain_hash.close()
+        hashing.hash.close()
     if (
         size != sealed.plaintext_size
-        or plain_hash.hexdigest() != sealed.plaintext_sha256
+        or plain_digest != sealed.plaintext_sha256
         or hashing.size != sealed.ciphertext_size
-        or hashing.hash.hexdigest() != sealed.ciphertext_sha256
+        or cipher_digest != sealed.ciphertext_sha256
     ):
         raise AgeError(_("verification failed: the written file does not match what was encrypted"))
 

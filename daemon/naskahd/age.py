@@ -570,12 +570,13 @@ class _BackgroundHash:
     """SHA-256 that moves to a worker thread once the input gets large (verify_sealed).
 
     The first MiB is hashed inline: a thread costs more than that. After it, data goes
-    over in 1 MiB batches through a bounded queue, so hashing (hashlib drops the GIL)
-    overlaps with reading and decrypting while memory stays bounded. ``update`` keeps
-    references: pass only data that is not modified afterwards (bytes).
+    over in 256 KiB batches through a one-slot queue, so hashing (hashlib drops the GIL)
+    overlaps with reading and decrypting while at most about 768 KiB is held. ``update``
+    keeps references: pass only data that is not modified afterwards (bytes).
     """
 
     _INLINE = 1 << 20
+    _BATCH_BYTES = 256 << 10
 
     def __init__(self) -> None:
         self._hash = hashlib.sha256()
@@ -592,12 +593,12 @@ class _BackgroundHash:
             return
         self._batch.append(data)
         self._batched += len(data)
-        if self._batched >= self._INLINE:
+        if self._batched >= self._BATCH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._queue is None:
-            self._queue = queue.Queue(maxsize=2)
+            self._queue = queue.Queue(maxsize=1)
             self._thread = threading.Thread(target=self._run, name="age-verify-hash", daemon=True)
             self._thread.start()
         self._queue.put(self._batch)

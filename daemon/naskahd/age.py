@@ -385,7 +385,9 @@ def parse_identity_file(data: bytes, passphrase: Callable[[], bytes] | None = No
             decrypt_stream(io.BytesIO(data), out, [], passphrase)  # checks the stanza, then asks
             data = out.getvalue()
         except AgeError as exc:
-            raise AgeError(_("cannot open the protected identity file: {reason}").format(reason=str(exc))) from None
+            raise AgeError(
+                _("cannot open the protected identity file: {reason}").format(reason=str(exc))
+            ) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -635,7 +637,10 @@ def _open_input(src: BinaryIO | _HashingReader) -> _Reader:
     if reader.peek(1)[:1] in (b" ", b"\t", b"\r", b"\n"):
         reader.skip_whitespace()
         if not reader.peek(10).startswith(ARMOR_BEGIN[:10]):
-            raise AgeError(_("not an age file: it does not start with the age header"))
+            raise AgeError(_(
+                "not an age file (it does not start with the age header): check that "
+                "this is the right file"
+            ))
     if reader.peek(10) == ARMOR_BEGIN[:10]:
         return _Reader(_ArmorReader(reader))
     return reader
@@ -659,7 +664,10 @@ def _read_header(src: _Reader) -> _Header:
     if first != VERSION_LINE:
         if first.startswith(b"age-encryption.org/"):
             raise AgeError(_("unsupported age version (only age-encryption.org/v1 is supported)"))
-        raise AgeError(_("not an age file: it does not start with the age header"))
+        raise AgeError(_(
+            "not an age file (it does not start with the age header): check that "
+            "this is the right file"
+        ))
     raw = bytearray(first)
     stanzas: list[Stanza] = []
     line = _header_line(src, raw)
@@ -736,7 +744,10 @@ def _header_mac(file_key: bytes, mac_input: bytes) -> bytes:
 
 def _check_mac(header: _Header, file_key: bytes) -> None:
     if not hmac.compare_digest(_header_mac(file_key, header.mac_input), header.mac):
-        raise AgeError(_("the header MAC does not match: the file was modified or is corrupt"))
+        raise AgeError(_(
+            "the header MAC does not match: the file was modified or is corrupt; "
+            "use an intact copy, for example from the backup"
+        ))
 
 
 def _unwrap(
@@ -756,12 +767,19 @@ def _unwrap(
             _check_scrypt_stanza(stanzas[0])  # before asking: a bad file should not prompt
             file_key = ScryptIdentity(passphrase()).unwrap(stanzas)
         if file_key is None:
-            raise AgeError(_("wrong passphrase (or the file was not encrypted with it)"))
+            raise AgeError(_(
+                "wrong passphrase (or the file was not encrypted with it): check the "
+                "passphrase and try again"
+            ))
     if file_key is None and not identities:
-        raise AgeError(_("no identity given: the file is encrypted to a public key; give its identity (secret key) file"))
+        raise AgeError(_(
+            "no identity given: the file is encrypted to a public key; give its "
+            "identity (secret key) file"
+        ))
     if file_key is None:
         raise AgeError(
-            _("no identity matches: the file was encrypted to other recipients (wrong key?), or its header is damaged")
+            _("no identity matches: the file was encrypted to other recipients, or its header is damaged; "
+              "use the identity file of a recipient it was encrypted to")
         )
     if len(file_key) != FILE_KEY_SIZE:
         raise AgeError(_("invalid age header: the file key is not 16 bytes"))
@@ -788,33 +806,46 @@ def _open_payload(src: _Reader, file_key: bytes, write: Callable[[bytes], object
     """
     nonce = src.read(PAYLOAD_NONCE_SIZE)
     if len(nonce) != PAYLOAD_NONCE_SIZE:
-        raise AgeError(_("the file is truncated: the payload nonce is missing"))
+        raise AgeError(_(
+            "the file is truncated: the payload nonce is missing; use an intact "
+            "copy, for example from the backup"
+        ))
     aead = ChaCha20Poly1305(_payload_key(file_key, nonce))
     counter = 0
     size = 0
     while True:
         chunk = src.read(ENC_CHUNK)
         if len(chunk) < TAG:
-            raise AgeError(_("the file is truncated: the encrypted payload ends early"))
+            raise AgeError(_(
+                "the file is truncated: the encrypted payload ends early; use an intact "
+                "copy, for example from the backup"
+            ))
         last = len(chunk) < ENC_CHUNK
         if last and len(chunk) == TAG and counter > 0:
             # "Payload": the final chunk may be empty only if the whole payload is.
-            raise AgeError(_("invalid payload: the final chunk is empty"))
+            raise AgeError(_(
+                "invalid payload: the final chunk is empty; use an intact copy, for "
+                "example from the backup"
+            ))
         plain = _open_chunk(aead, counter, chunk, last)
         if plain is None and not last:
             last = True
             plain = _open_chunk(aead, counter, chunk, last)
         if plain is None:
             raise AgeError(
-                _("the file is corrupt, truncated or was modified: chunk {n} failed authentication").format(
-                    n=counter
-                )
+                _(
+                    "the file is corrupt, truncated or was modified: chunk {n} failed "
+                    "authentication; use an intact copy, for example from the backup"
+                ).format(n=counter)
             )
         _write_all(write, plain)
         size += len(plain)
         if last:
             if src.read(1):
-                raise AgeError(_("the file is corrupt: there is data after the end of the encrypted payload"))
+                raise AgeError(_(
+                    "the file is corrupt: there is data after the end of the encrypted "
+                    "payload; use an intact copy, for example from the backup"
+                ))
             return size
         counter += 1
 

@@ -124,6 +124,24 @@ def diagnose(plain: Path, work: Path, recipient: str, size: int, rounds: int) ->
             for name, t in results.items()}
 
 
+def machine_busy() -> float:
+    """CPU seconds all processes spent so far (all CPUs), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its reaped children (the tools, GNU time, age -d)."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def fsync_file(path: Path) -> float:
     start = time.perf_counter()
     fd = os.open(path, os.O_RDONLY)
@@ -214,6 +232,7 @@ def main() -> int:
         naskahd_cmd = [sys.executable, "-m", "naskahd", "encrypt", str(plain), "-r", recipient, "-o"]
         age_cmd = ["age", "-r", recipient, "-o"]
         load_before = os.getloadavg()
+        busy_before, ours_before, wall_before = machine_busy(), own_cpu(), time.perf_counter()
         results: dict[str, list[dict[str, float]]] = {"naskahd": [], "age": [], "age+fsync": []}
         for _ in range(args.warmup):  # first writes to fresh disk blocks are slower for both
             for tool, argv in (("naskahd", naskahd_cmd), ("age", age_cmd)):
@@ -237,6 +256,8 @@ def main() -> int:
             print(f"round {rnd + 1}: " + ", ".join(
                 f"{t} {results[t][-1]['wall']:.3f}s" for t in ("naskahd", "age", "age+fsync")), file=sys.stderr)
         load_after = os.getloadavg()
+        others = (machine_busy() - busy_before) - (own_cpu() - ours_before)
+        others_share = max(0.0, others) / ((time.perf_counter() - wall_before) * (os.cpu_count() or 1))
         diag = diagnose(plain, work, recipient, size, args.rounds) if args.diagnose else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -249,6 +270,7 @@ def main() -> int:
         "machine": machine(),
         "loadavg_before": load_before,
         "loadavg_after": load_after,
+        "others_cpu_share": others_share,
         "summary": summary,
         "ratio_vs_age": summary["naskahd"]["median_mbps"] / summary["age"]["median_mbps"],
         "ratio_vs_age_fsync": summary["naskahd"]["median_mbps"] / summary["age+fsync"]["median_mbps"],
@@ -259,7 +281,8 @@ def main() -> int:
     }
     m = report["machine"]
     print(f"\n{args.size_mib} MiB, {args.rounds} rounds, {m['cpus']} CPUs ({m['cpu_model']}), "
-          f"load {load_before[0]:.2f} -> {load_after[0]:.2f}")
+          f"load {load_before[0]:.2f} -> {load_after[0]:.2f}; other processes used "
+          f"{100 * others_share:.0f}% of the machine's CPU during the timed rounds")
     print("| tool | median MB/s | best MB/s | median s | CPU s (median) | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for tool in ("naskahd", "age", "age+fsync"):

@@ -67,6 +67,7 @@ def incremental_pdf() -> tuple[bytes, bytes]:
     w.write(buf)
     full = buf.getvalue()
     assert full.startswith(first) and len(full) > len(first)
+    assert b"/XRef" in full[len(first) :], "the update carries a cross-reference stream (PDF 1.7 §7.5.8)"
     return first, full
 
 
@@ -109,6 +110,7 @@ def jpeg_with_embedded_jpeg() -> bytes:
 FORMATS = {
     "pdf-pypdf": (pypdf_pdf, "pdf"),
     "pdf-scanner": (scanner_pdf, "pdf"),
+    "pdf-large": (lambda: pypdf_pdf(5, text=300_000), "pdf"),  # > SMALL_PDF: read through pread
     "jpeg": (lambda: encode("JPEG"), "jpeg"),
     "jpeg-progressive": (lambda: encode("JPEG", progressive=True), "jpeg"),
     "jpeg-embedded": (jpeg_with_embedded_jpeg, "jpeg"),
@@ -212,10 +214,11 @@ def test_incremental_update_is_judged_by_its_real_end(on_disk) -> None:
     assert first_end < len(first) + 1
 
 
-def test_pdf_whose_object_was_never_written_is_not_repaired_into_complete(on_disk) -> None:
+@pytest.mark.parametrize("make", [lambda: scanner_pdf(2), lambda: pypdf_pdf(3, text=300_000)], ids=["small", "large"])
+def test_pdf_whose_object_was_never_written_is_not_repaired_into_complete(make, on_disk) -> None:
     """Tail present but an object in the middle still zeros (a pre-allocated, out-of-order
     write): non-strict pypdf would drop the object and read on; the check must not."""
-    data = bytearray(scanner_pdf(2))
+    data = bytearray(make())
     at = data.index(b"3 0 obj")
     data[at : at + 200] = bytes(200)
     fd = on_disk(bytes(data))

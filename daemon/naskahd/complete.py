@@ -49,6 +49,7 @@ from typing import Any
 PDF, JPEG, PNG, TIFF = "pdf", "jpeg", "png", "tiff"
 
 HEAD = 64 * 1024  # one read covers the header structures of almost every scan
+SMALL_PDF = 256 * 1024  # up to this size pypdf gets the whole file in memory
 PDF_TAIL = 1024  # PDF 1.7 §7.5.5: %%EOF (and startxref) within the last 1024 bytes
 PAD_TAIL = 64 * 1024  # how much trailing NUL padding is looked at after an end marker
 PDF_WS = b"\x00\t\n\x0c\r "  # PDF 1.7 §7.2.2 Table 1: white-space characters
@@ -199,11 +200,16 @@ def _reader_class() -> Any:
 
 
 def _pdf_loads(f: _File) -> str | None:
-    """pypdf loads the whole cross-reference chain and the document catalog."""
+    """pypdf loads the whole cross-reference chain, every object it lists is there, the catalog resolves."""
     try:
         from pypdf.generic import DictionaryObject
 
-        stream = io.BufferedReader(_PreadRaw(f.fd, f.size), 16 * 1024)
+        # A small file is read whole (one pread; BytesIO is pypdf's fastest stream); a large
+        # one through a buffered pread view, so only the parts pypdf visits are read.
+        if f.size <= SMALL_PDF:
+            stream: io.IOBase = io.BytesIO(f.at(0, f.size))
+        else:
+            stream = io.BufferedReader(_PreadRaw(f.fd, f.size), 4096)
         reader = _reader_class()(stream, strict=False)
         # Every object the chain lists must be where it says: a zero-filled hole (a
         # pre-allocated file written out of order) or an offset past the end is unfinished.
@@ -216,11 +222,8 @@ def _pdf_loads(f: _File) -> str | None:
         if reader.is_encrypted:
             return None  # the catalog's strings need a key; the xref chain loaded intact
         root = reader.trailer.get("/Root")
-        root = root.get_object() if root is not None else None
-        pages = root.get("/Pages") if isinstance(root, DictionaryObject) else None
-        pages = pages.get_object() if pages is not None else None
-        if not isinstance(pages, DictionaryObject):
-            return "PDF has no document catalog with a page tree yet"
+        if not isinstance(root.get_object() if root is not None else None, DictionaryObject):
+            return "PDF has no document catalog yet"
     except _Damaged as exc:
         return f"PDF is not whole yet: {exc}"
     except RecursionError:

@@ -36,6 +36,7 @@ filed after the settle window.
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import logging
@@ -89,13 +90,15 @@ def detect_kind(head: bytes) -> str | None:
 def check(path: str | os.PathLike[str]) -> Completeness:
     """Open ``path`` without following symlinks or blocking, and check it.
 
-    Raises OSError if it cannot be opened or is not a regular file.
+    Raises OSError if it cannot be opened or is not a regular file. BlockingIOError means
+    another process holds a kernel lease on it (Samba with ``kernel oplocks = yes`` and a
+    client's oplock): it is in use, ask again later.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(22, "not a regular file", os.fspath(path))
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
         return check_fd(fd, st.st_size)
     finally:
         os.close(fd)
@@ -103,10 +106,10 @@ def check(path: str | os.PathLike[str]) -> Completeness:
 
 def check_fd(fd: int, size: int) -> Completeness:
     """Check the first ``size`` bytes of the regular file open on ``fd`` (position untouched)."""
-    f = _File(fd, size)
-    kind = detect_kind(f.at(0, 8))
+    kind = detect_kind(os.pread(fd, min(size, 8), 0))
     if kind is None:
         return Completeness(None, True, "no PDF, JPEG, PNG or TIFF signature: taken after the settle window")
+    f = _File(fd, size)
     try:
         problem = _CHECKS[kind](f)
     except struct.error:  # a read came back short: the file shrank while being checked

@@ -91,8 +91,12 @@ class SmbStatus:
         self._at = -1e9  # monotonic time of the last answer (or failure)
         self._writers: set[tuple[int, int]] | None = None  # (st_dev, st_ino) open with write access
 
-    def available(self) -> bool:
-        return os.geteuid() == 0 and shutil.which("smbstatus", path=os.environ.get("PATH", "") + ":/usr/bin:/usr/sbin") is not None
+    @staticmethod
+    def tool() -> str | None:
+        """The smbstatus binary, if it is worth asking: it refuses every uid but 0."""
+        if os.geteuid() != 0:
+            return None
+        return shutil.which("smbstatus") or shutil.which("smbstatus", path="/usr/bin:/usr/sbin:/bin:/sbin")
 
     def open_for_write(self, path: str | os.PathLike[str]) -> bool | None:
         try:
@@ -114,14 +118,14 @@ class SmbStatus:
             return self._writers
 
     def _ask(self) -> set[tuple[int, int]] | None:
-        if not self.available():
+        tool = self.tool()
+        if tool is None:
             return None
-        cmd = ["smbstatus", "--locks", "--json"]
+        cmd = [tool, "--locks", "--json"]
         if self.configfile:
             cmd.append(f"--configfile={self.configfile}")
         try:
-            out = subprocess.run(cmd, capture_output=True, timeout=self.timeout, check=False,
-                                 env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/bin:/usr/sbin"})
+            out = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=self.timeout, check=False)
             if out.returncode != 0:
                 return None
             return parse_smbstatus(out.stdout)

@@ -323,3 +323,20 @@ def test_10000_files_at_once_with_an_overflowing_inotify_queue(daemon_factory) -
     assert len(docs) == 10_000 and len({x["sha256"] for x in docs}) == 10_000
     assert sorted(int(x["agenda"].split("/")[0]) for x in docs) == list(range(1, 10_001))
     assert all_files(d.drop) == []
+
+
+def test_a_file_still_open_for_writing_is_not_taken(daemon_factory) -> None:
+    """Quiet and structurally unremarkable, but a writer still holds it open (as smbd does
+    for a scanner between pages): the lease probe keeps it waiting until it is closed."""
+    d = daemon_factory(settle=0.5)
+    path = d.drop / "masuk" / "held-open.bin"
+    with open(path, "wb") as f:
+        f.write(os.urandom(3000))
+        f.flush()
+        wait_until(lambda: any(w["path"] == "masuk/held-open.bin" and "open for writing" in w["reason"]
+                               for w in d.status().get("waiting", [])), 10, "shown waiting", d)
+        assert d.find("document.registered") == []
+        f.write(b"last page")
+    d.wait_event("document.registered", timeout=10)
+    (doc,) = d.documents()
+    assert doc["size"] == 3009

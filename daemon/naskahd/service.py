@@ -14,6 +14,7 @@ import signal
 import stat
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -216,18 +217,11 @@ class Daemon:
         if category is None:
             self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"))
             return None
-        kind, reason = None, None
-        if st.st_size == 0:
-            reason = _("the file is empty (0 bytes): scan the letter again")
-        elif self.config.content_check:
-            try:
-                verdict = self._check_content(path)
-            except OSError as exc:
-                self._failed(cand, _("cannot read it: {error}").format(error=exc.strerror), now)
-                return None
-            kind = verdict.kind
-            if not verdict.complete:
-                reason = verdict.reason
+        try:
+            kind, reason = self._completeness(path, st.st_size)
+        except OSError as exc:
+            self._failed(cand, _("cannot read it: {error}").format(error=exc.strerror), now)
+            return None
         if reason is not None:
             if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
                 self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason))
@@ -239,11 +233,26 @@ class Daemon:
             return None
         return Ready(rel, category, cand.signature or Signature.of(st), kind)
 
-    @staticmethod
-    def _check_content(path: os.PathLike[str]) -> Any:
-        from naskahd import complete
+    def _completeness(self, path: Path, size: int) -> tuple[str | None, str | None]:
+        """(detected type, why it is not complete yet or None). OSError: cannot read it."""
+        if size == 0:
+            return None, _("the file is empty (0 bytes): scan the letter again")
+        if not self.config.content_check:
+            return None, None
+        from naskahd import complete, samba
 
-        return complete.check(path)
+        in_use = _("a program or a scanner still has it open for writing")
+        try:
+            verdict = complete.check(path)
+        except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
+            return None, in_use
+        if not verdict.complete:
+            return verdict.kind, verdict.reason
+        # Whole by its content, but a writer (an SMB client through smbd, or a local
+        # program) may still hold it open: a TIFF between pages looks finished too.
+        if samba.open_for_write(path) is True:
+            return verdict.kind, in_use
+        return verdict.kind, None
 
     # -- outcomes ------------------------------------------------------------------------------
     def _after(self, result: Result) -> None:

@@ -640,6 +640,10 @@ def print_table(result: dict[str, Any]) -> None:
               f"daemon idle VmRSS {(rss['idle_rss_kib'] or 0) / 1024:.1f} MiB, then filed "
               f"{rss['batch_registered']}/{rss['batch']} files: VmHWM {(d['vmhwm_kib'] or 0) / 1024:.1f} MiB "
               f"({(d['vmhwm_kib'] or 0) * 1024 / 1e6:.1f} MB)")
+    shares = [r["daemon"].get("others_cpu_share") or 0.0 for r in result["runs"]]
+    if shares and statistics.median(shares) > 0.10:
+        print(f"\nWARNING: other processes used {statistics.median(shares):.0%} of the CPUs (median) during the runs:"
+              " the machine was shared, so these figures are pessimistic; re-run on an idle machine.")
     print("\nTargets" + (" (medians over repetitions)" if result["params"]["repeat"] > 1 else "") + ":")
     for c in result["checks"]:
         print(f"  {c['status']:4}  {c['check']}: {c['value']}  (target {c['target']})")

@@ -255,3 +255,46 @@ def test_keygen_prompts_twice_on_a_terminal(tmp_path: Path) -> None:
     code, out = run_in_pty([*argv[:-1], str(other)], [b"satu", b"dua"])
     assert code == EXIT_USAGE and "differ" in out
     assert not other.exists() and leftovers(tmp_path) == []
+
+
+def test_encrypt_starts_writeback_early(tmp_path: Path) -> None:
+    """The CLI's writer hands each full 8 MiB window to sync_file_range, and stops using it
+    (the final fsync still makes the file durable) if the call fails."""
+    from naskahd.cli import encrypt_cmd
+
+    calls: list[tuple[int, int, int]] = []
+
+    def fake(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        calls.append((offset, nbytes, flags))
+        return 0
+
+    window = encrypt_cmd._Writeback.WINDOW
+    with open(tmp_path / "out", "wb", buffering=0) as f:
+        writer = encrypt_cmd._Writeback(f)
+        writer._sync_file_range = fake
+        for _ in range(2 * window // (1 << 20) + 1):
+            assert writer.write(b"\0" * (1 << 20)) == 1 << 20
+    assert calls == [(0, window, 2), (window, window, 2)]
+    assert (tmp_path / "out").stat().st_size == 2 * window + (1 << 20)
+
+    with open(tmp_path / "out2", "wb", buffering=0) as f:
+        writer = encrypt_cmd._Writeback(f)
+        writer._sync_file_range = lambda *args: -1
+        writer.write(b"\0" * window)
+        assert writer._sync_file_range is None
+        writer.write(b"\0" * window)
+    assert (tmp_path / "out2").stat().st_size == 2 * window
+    assert encrypt_cmd._sync_file_range() is not None or sys.platform != "linux"
+
+
+def test_encrypt_large_file_round_trip(tmp_path: Path) -> None:
+    """Past several writeback windows and pipeline batches, through the real CLI."""
+    ident = age.generate_identity()
+    key = tmp_path / "id.key"
+    key.write_text(f"{ident}\n")
+    plain = tmp_path / "big.bin"
+    plain.write_bytes(os.urandom(20 * 1024 * 1024 + 12345))
+    done = naskahd("encrypt", plain, "-r", str(ident.recipient()))
+    assert done.returncode == 0, done.stderr
+    assert age.decrypt_bytes((tmp_path / "big.bin.age").read_bytes(), [ident]) == plain.read_bytes()
+    assert leftovers(tmp_path) == []

@@ -55,6 +55,48 @@ def test_round_trip(size: int, ident: age.X25519Identity) -> None:
     age.verify_sealed(io.BytesIO(blob), sealed)
 
 
+@pytest.mark.parametrize("size", SIZES + LARGE_SIZES)
+def test_round_trip_without_digests(size: int, ident: age.X25519Identity) -> None:
+    data = os.urandom(size)
+    out = io.BytesIO()
+    sealed = age.encrypt_stream(io.BytesIO(data), out, [ident.recipient()], digests=False)
+    blob = out.getvalue()
+    assert age.decrypt_bytes(blob, [ident]) == data
+    assert sealed.plaintext_sha256 is None and sealed.ciphertext_sha256 is None
+    assert (sealed.plaintext_size, sealed.ciphertext_size) == (size, len(blob))
+
+
+def test_no_digests_means_no_hashing(monkeypatch: pytest.MonkeyPatch, ident: age.X25519Identity) -> None:
+    """digests=False creates no hash object and starts only the writer thread."""
+    import threading
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("hashlib.sha256 called with digests=False")
+
+    monkeypatch.setattr(age.hashlib, "sha256", refuse)
+    started: list[int] = []
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        started.append(1)
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    age.encrypt_stream(io.BytesIO(os.urandom(3 * BATCH)), io.BytesIO(), [ident.recipient()], digests=False)
+    assert len(started) == 1
+
+
+def test_verify_sealed_refuses_a_sealed_without_digests(ident: age.X25519Identity) -> None:
+    out = io.BytesIO()
+    sealed = age.encrypt_stream(io.BytesIO(b"surat"), out, [ident.recipient()], digests=False)
+    with pytest.raises(ValueError, match="digests=False"):
+        age.verify_sealed(io.BytesIO(out.getvalue()), sealed)
+    # Half a Sealed is refused too: both digests are needed.
+    _, full = _seal(b"surat", [ident.recipient()])
+    with pytest.raises(ValueError, match="SHA-256 digests"):
+        age.verify_sealed(io.BytesIO(out.getvalue()), dataclasses.replace(full, ciphertext_sha256=None))
+
+
 def test_sealed_repr_hides_file_key(ident: age.X25519Identity) -> None:
     _, sealed = _seal(b"secret", [ident.recipient()])
     assert sealed.file_key.hex() not in repr(sealed)

@@ -7,6 +7,7 @@ CI=true, where that is a failure.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -65,6 +66,25 @@ def test_naskahd_files_open_with_age(size: int, age_bin: str, keypair: tuple[Pat
     res = subprocess.run([age_bin, "-d", "-i", str(key), str(tmp_path / "doc.bin.age")], capture_output=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout == plain.read_bytes()
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, 16 * 65536 + 1, 5 * 1024 * 1024 + 3],
+                         ids=["0", "1", "65536", "batch+1", "5MiB+3"])
+def test_encrypt_stream_without_digests_opens_with_age(
+    size: int, age_bin: str, keypair: tuple[Path, str], tmp_path: Path
+) -> None:
+    key, recipient = keypair
+    data = os.urandom(size)
+    enc = tmp_path / "doc.age"
+    with open(enc, "xb", buffering=0) as dst:
+        sealed = age.encrypt_stream(io.BytesIO(data), dst, [age.parse_recipient(recipient)], digests=False)
+    assert sealed.plaintext_sha256 is None and sealed.ciphertext_sha256 is None
+    assert sealed.ciphertext_size == enc.stat().st_size
+    res = subprocess.run([age_bin, "-d", "-i", str(key), str(enc)], capture_output=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == data
+    with open(enc, "rb") as f, pytest.raises(ValueError, match="digests"):
+        age.verify_sealed(f, sealed)
 
 
 @pytest.mark.parametrize("armor", [False, True], ids=["binary", "armored"])

@@ -4,7 +4,8 @@ X25519 recipients, scrypt passphrase stanzas, STREAM payload in 64 KiB chunks, A
 armor on input. Built on ``cryptography`` primitives plus hashlib; memory use does not
 grow with the file size. Section names in comments refer to the C2SP age spec.
 
-Every failure raises :class:`naskahd.errors.AgeError` with a message for a person.
+Every failure raises :class:`naskahd.errors.AgeError` with a message for a person; a
+caller's mistake (verify_sealed on a Sealed made without digests) raises ValueError.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ _ZERO_NONCE = bytes(12)
 _HEADER_LINE_MAX = 8192  # generous: the longest known stanza argument is ~1.5 KB
 _HEADER_MAX = 1 << 20
 _BATCH = 16  # chunks per read/write: 1 MiB syscalls in the encrypt loop
-_SLOTS = 2  # batches in flight: one being encrypted, one being hashed and written
+_SLOTS = 3  # batches in flight: one being encrypted, the others being hashed and written
+# (3 rather than 2: the slack absorbs the writer's stalls on a shared machine, see
+# docs/benchmarks-age.md; each slot costs 2 MiB)
 _WHITESPACE = b" \t\r\n"
 
 
@@ -789,6 +792,16 @@ def _unwrap(
 # --- payload ("Payload": STREAM) -------------------------------------------------------
 
 
+class _Hash(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+
+
+class _Output(Protocol):
+    """Where encrypt_stream writes: a binary file, or anything with its ``write``."""
+
+    def write(self, data: bytes | memoryview, /) -> int | None: ...
+
+
 def _payload_key(file_key: bytes, nonce: bytes) -> bytes:
     return _hkdf(file_key, nonce, b"payload")
 
@@ -867,15 +880,22 @@ def _write_all(write: Callable[[bytes], object], data: bytes | memoryview) -> No
         view = view[n:]
 
 
-def _seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes, plain_hash, cipher_hash) -> tuple[int, int]:
+def _seal_payload(
+    src: BinaryIO,
+    dst: _Output,
+    key: bytes,
+    plain_hash: _Hash | None = None,
+    cipher_hash: _Hash | None = None,
+) -> tuple[int, int]:
     """Encrypt ``src`` to ``dst`` in 64 KiB STREAM chunks, read and written in batches.
 
     The hot loop allocates nothing per chunk: buffers are preallocated and reused
-    (``encrypt_into``). A file that fits one batch (most letters) is done right here.
-    Larger ones go through a pipeline: hashing the plaintext, hashing the ciphertext and
-    writing run in three worker threads on the batch just encrypted (hashlib and file
-    writes drop the GIL) while this thread reads and encrypts the next one, so on two
-    cores the two SHA-256 passes, the cipher and the kernel's copying overlap.
+    (``readinto``, ``encrypt_into``). A file that fits one batch (most letters) is done
+    right here. Larger ones go through a pipeline: one worker thread per remaining stage
+    (hashing the plaintext, hashing the ciphertext, writing) runs on the batch just
+    encrypted (hashlib and file writes drop the GIL) while this thread reads and encrypts
+    the next one. A hash that is not asked for (None) is no stage and no thread: without
+    digests the pipeline is this thread and one writer.
     Returns (plaintext size, ciphertext size) of the payload after the nonce.
     """
     sealer = _BatchSealer(ChaCha20Poly1305(key))
@@ -884,24 +904,33 @@ def _seal_payload(src: BinaryIO, dst: BinaryIO, key: bytes, plain_hash, cipher_h
         chunks = max(1, -(-len(head) // CHUNK))
         outview = memoryview(bytearray(len(head) + chunks * TAG))
         consumed, out = sealer.seal(memoryview(head), outview, len(head), eof)
-        plain_hash.update(head)
-        cipher_hash.update(outview)
+        if plain_hash is not None:
+            plain_hash.update(head)
+        if cipher_hash is not None:
+            cipher_hash.update(outview)
         _write_all(dst.write, outview)
         return consumed, out
+    write = dst.write
+    # (function, True if it takes the plaintext, False for the ciphertext), in this order.
+    stages: list[tuple[Callable[[memoryview], object], bool]] = []
+    if plain_hash is not None:
+        stages.append((plain_hash.update, True))
+    if cipher_hash is not None:
+        stages.append((cipher_hash.update, False))
+    stages.append((lambda data: _write_all(write, data), False))
     slots = [_new_slot()]
     inview, outview = slots[0]
     filled = len(head)
     inview[:filled] = head
     del head
     slots += [_new_slot() for _ in range(_SLOTS - 1)]
-    write = dst.write
-    pipeline = _Pipeline([plain_hash.update, cipher_hash.update, lambda data: _write_all(write, data)])
+    pipeline = _Pipeline([fn for fn, _ in stages])
     plain_total = cipher_total = 0
     current = 0
     try:
         while True:
             consumed, out = sealer.seal(inview, outview, filled, eof)
-            pipeline.submit(current, inview[:consumed], outview[:out], outview[:out])
+            pipeline.submit(current, *(inview[:consumed] if plain else outview[:out] for _, plain in stages))
             plain_total += consumed
             cipher_total += out
             if eof:
@@ -1031,18 +1060,31 @@ class _Pipeline:
 
 @dataclass(frozen=True)
 class Sealed:
-    """What encrypt_stream wrote, enough for verify_sealed to check it without an identity."""
+    """What encrypt_stream wrote, enough for verify_sealed to check it without an identity.
 
-    plaintext_sha256: str
-    ciphertext_sha256: str
+    ``plaintext_sha256`` and ``ciphertext_sha256`` are hex SHA-256 digests, or None when
+    encrypt_stream was called with ``digests=False``; verify_sealed refuses such a Sealed.
+    """
+
+    plaintext_sha256: str | None
+    ciphertext_sha256: str | None
     plaintext_size: int
     ciphertext_size: int
     recipients: tuple[str, ...]
     file_key: bytes = field(repr=False)
 
 
-def encrypt_stream(src: BinaryIO, dst: BinaryIO, recipients: Sequence[Recipient]) -> Sealed:
-    """Encrypt ``src`` to ``dst`` as a binary age file. Reads and writes stream-wise."""
+def encrypt_stream(
+    src: BinaryIO, dst: BinaryIO | _Output, recipients: Sequence[Recipient], *, digests: bool = True
+) -> Sealed:
+    """Encrypt ``src`` to ``dst`` as a binary age file. Reads and writes stream-wise.
+
+    With ``digests`` (the default, what the daemon stores and verify_sealed checks) the
+    SHA-256 of the plaintext and of the whole written file are computed on the way, two
+    extra passes over the data. ``digests=False`` does no hashing at all (no hash objects,
+    no hashing threads) and returns a Sealed whose two digests are None: for callers that
+    only want the file, such as ``naskahd encrypt``.
+    """
     recipients = list(recipients)
     if not recipients:
         raise AgeError(_("no recipient given: encrypting to nobody would lose the data"))
@@ -1051,13 +1093,13 @@ def encrypt_stream(src: BinaryIO, dst: BinaryIO, recipients: Sequence[Recipient]
     file_key = secrets.token_bytes(FILE_KEY_SIZE)
     header = _header_bytes(file_key, [r.wrap(file_key) for r in recipients])
     nonce = secrets.token_bytes(PAYLOAD_NONCE_SIZE)
-    plain_hash = hashlib.sha256()
-    cipher_hash = hashlib.sha256(header + nonce)
+    plain_hash = hashlib.sha256() if digests else None
+    cipher_hash = hashlib.sha256(header + nonce) if digests else None
     _write_all(dst.write, header + nonce)
     plain_size, cipher_size = _seal_payload(src, dst, _payload_key(file_key, nonce), plain_hash, cipher_hash)
     return Sealed(
-        plaintext_sha256=plain_hash.hexdigest(),
-        ciphertext_sha256=cipher_hash.hexdigest(),
+        plaintext_sha256=plain_hash.hexdigest() if plain_hash is not None else None,
+        ciphertext_sha256=cipher_hash.hexdigest() if cipher_hash is not None else None,
         plaintext_size=plain_size,
         ciphertext_size=len(header) + len(nonce) + cipher_size,
         recipients=tuple(str(r) for r in recipients),
@@ -1085,7 +1127,16 @@ def decrypt_stream(
 
 
 def verify_sealed(src: BinaryIO, sealed: Sealed) -> None:
-    """Read a written age file back and check it against ``sealed``; writes nothing."""
+    """Read a written age file back and check it against ``sealed``; writes nothing.
+
+    ``sealed`` must carry both digests: one from ``encrypt_stream(..., digests=False)``
+    cannot be verified, and is refused with ValueError (a caller's mistake, not a bad file).
+    """
+    if sealed.plaintext_sha256 is None or sealed.ciphertext_sha256 is None:
+        raise ValueError(
+            "verify_sealed needs the SHA-256 digests, and this Sealed has none: "
+            "it comes from encrypt_stream(..., digests=False); encrypt with digests=True to verify"
+        )
     hashing = _HashingReader(src)
     plain_hash = _BackgroundHash()
     try:

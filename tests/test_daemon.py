@@ -340,3 +340,18 @@ def test_a_file_still_open_for_writing_is_not_taken(daemon_factory) -> None:
     d.wait_event("document.registered", timeout=10)
     (doc,) = d.documents()
     assert doc["size"] == 3009
+
+
+def test_status_flags_a_daemon_that_stopped_reporting(daemon_factory) -> None:
+    d = daemon_factory()
+    assert d.cli("status").returncode == 0
+    d.proc.send_signal(signal.SIGSTOP)  # holds its lock, but its loop no longer runs
+    try:
+        beat = json.loads((d.state / "daemon.json").read_text())
+        beat["heartbeat"] = "2000-01-01T00:00:00+00:00"  # as if the last beat were long ago
+        (d.state / "daemon.json").write_text(json.dumps(beat))
+        out = d.cli("status", "--json")
+        assert out.returncode == 1
+        assert "not reported" in json.loads(out.stdout)["problems"][0]
+    finally:
+        d.proc.send_signal(signal.SIGCONT)

@@ -84,6 +84,10 @@ def gather(cfg: Any) -> dict[str, Any]:
         pending = int(beat.get("pending", 0))
         problems = list(beat.get("problems", [])) + problems
         waiting = beat.get("waiting", [])
+        stale = _seconds_since(beat.get("heartbeat"))
+        if stale is None or stale > STALE_HEARTBEAT:
+            problems.insert(0, _("the daemon holds its lock but has not reported for {s} s: it may be stuck; restart it").format(
+                s=int(stale) if stale is not None else "?"))
     else:
         pending, exempt_waiting = _count_drop(cfg)
         if exempt_waiting and cfg.recipient_problem:
@@ -99,6 +103,20 @@ def gather(cfg: Any) -> dict[str, Any]:
         "waiting": waiting,
         "watch_mode": beat.get("watch_mode"),
     }
+
+
+# The daemon writes its heartbeat at least every 30 s (service.py); three missed beats
+# mean its main loop is stuck.
+STALE_HEARTBEAT = 90
+
+
+def _seconds_since(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(iso)).total_seconds()
+    except ValueError:
+        return None
 
 
 def _local(cfg: Any, iso: str | None) -> str:

@@ -286,6 +286,22 @@ def test_encrypt_starts_writeback_early(tmp_path: Path) -> None:
     assert (tmp_path / "out2").stat().st_size == 2 * window
     assert encrypt_cmd._sync_file_range() is not None or sys.platform != "linux"
 
+    class Recorder:
+        sizes: list[int] = []
+
+        def fileno(self) -> int:
+            return -1
+
+        def write(self, data: memoryview) -> int:
+            n = min(len(data), 100_000)  # short writes must be retried
+            self.sizes.append(n)
+            return n
+
+    writer = encrypt_cmd._Writeback(Recorder())  # type: ignore[arg-type]
+    writer._sync_file_range = None
+    assert writer.write(memoryview(bytes(1 << 20))) == 1 << 20
+    assert sum(Recorder.sizes) == 1 << 20 and max(Recorder.sizes) <= encrypt_cmd._Writeback.PIECE
+
 
 def test_encrypt_large_file_round_trip(tmp_path: Path) -> None:
     """Past several writeback windows and pipeline batches, through the real CLI."""

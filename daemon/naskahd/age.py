@@ -70,9 +70,8 @@ _ZERO_NONCE = bytes(12)
 _HEADER_LINE_MAX = 8192  # generous: the longest known stanza argument is ~1.5 KB
 _HEADER_MAX = 1 << 20
 _BATCH = 16  # chunks per read/write: 1 MiB syscalls in the encrypt loop
-_SLOTS = 3  # batches in flight: one being encrypted, the others being hashed and written
-# (3 rather than 2: the slack absorbs the writer's stalls on a shared machine, see
-# docs/benchmarks-age.md; each slot costs 2 MiB)
+_SLOTS = 2  # batches in flight: one being encrypted, one being hashed and written
+# (3 measured no faster than 2 for `naskahd encrypt`, docs/benchmarks-age.md)
 _WHITESPACE = b" \t\r\n"
 
 

@@ -2,15 +2,17 @@
 
 Writes standard age files (``FILE.age`` by default) through a durable temp file: a
 crash or an error leaves no partial output, and an existing file is never overwritten.
-Imports stay minimal and lazy (no register, no SQLAlchemy; ``naskahd.age`` and
-``naskahd.durable`` only once a file is to be encrypted): this runs on multi-GB files and
-its memory use should be the encryptor's, not the daemon's.
+Imports stay minimal (no register, no SQLAlchemy) and ``naskahd.age`` is imported only in
+``run``: this runs on multi-GB files and its memory use should be the encryptor's, not the
+daemon's. (Start-up is otherwise set by ``naskahd.cli``, which imports every command
+module to build its parser.)
 
 Speed (issue 3, ``bench/bench_age.py``): no SHA-256 is computed (``digests=False``: the
 command prints and stores no digest), the input is read with ``readinto`` into reused
-buffers and written in 1 MiB writes, and the kernel is asked to start writing the output
-to the disk as it is produced (:class:`_Writeback`), so that the one fsync at the end
-(durable: temp file, fsync, no-replace rename, fsync of the folder) has little left to do.
+buffers and encrypted in 1 MiB batches, the output is written in 256 KiB writes while
+the next batch is encrypted, and the kernel is asked to start writing it to the disk as
+it is produced (:class:`_Writeback`), so that the one fsync at the end (durable: temp
+file, fsync, no-replace rename, fsync of the folder) has little left to do.
 """
 
 from __future__ import annotations
@@ -59,7 +61,12 @@ def _targets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 
 
 class _Writeback:
-    """A write-only view of an unbuffered file that starts the disk writes early.
+    """A write-only view of an unbuffered file: 256 KiB writes, disk writes started early.
+
+    The encryptor hands over 1 MiB batches; they are written in ``PIECE`` pieces. On the
+    benchmark machine 1 MiB writes were bimodal (every other run about 0.3 s slower per
+    512 MiB, all of it in the kernel copying into the page cache), 256 KiB ones were not
+    and were as fast as the good 1 MiB runs (docs/benchmarks-age.md).
 
     After each ``WINDOW`` bytes it calls ``sync_file_range(SYNC_FILE_RANGE_WRITE)`` on
     them (Linux): the kernel starts writing those pages out and returns without waiting.
@@ -70,6 +77,7 @@ class _Writeback:
     call is missing or fails it is simply not used again.
     """
 
+    PIECE = 256 << 10
     WINDOW = 8 << 20
     _WRITE = 2  # SYNC_FILE_RANGE_WRITE
 
@@ -81,15 +89,20 @@ class _Writeback:
         self._sync_file_range = _sync_file_range()
 
     def write(self, data: bytes | memoryview) -> int:
-        n = self._file.write(data)
-        if n is None:  # the durable temp file is unbuffered; None would mean "try again"
-            return 0
-        self._written += n
+        """Write all of ``data`` (short writes are retried here); returns its length."""
+        view = memoryview(data)
+        done = 0
+        while done < len(view):
+            n = self._file.write(view[done : done + self.PIECE])
+            if n is None:  # the durable temp file is unbuffered and blocking: not expected
+                raise BlockingIOError("the output file would block")
+            done += n
+        self._written += done
         if self._sync_file_range is not None and self._written - self._started >= self.WINDOW:
             if self._sync_file_range(self._fd, self._started, self._written - self._started, self._WRITE):
                 self._sync_file_range = None
             self._started = self._written
-        return n
+        return done
 
 
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:

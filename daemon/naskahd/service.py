@@ -29,7 +29,7 @@ from naskahd.register import open_register
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 
-BATCH = 256  # files per register transaction
+BATCH = 64  # files per register transaction: small enough that a burst's first files are not kept waiting
 HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
 
 _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [

@@ -355,3 +355,19 @@ def test_status_flags_a_daemon_that_stopped_reporting(daemon_factory) -> None:
         assert "not reported" in json.loads(out.stdout)["problems"][0]
     finally:
         d.proc.send_signal(signal.SIGCONT)
+
+
+def test_list_filters_by_date_in_office_time(daemon_factory) -> None:
+    d = daemon_factory()
+    drop_file(d, "masuk/today.pdf", os.urandom(100))
+    d.wait_event("document.registered")
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    today = dt.datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    assert len(json.loads(d.cli("list", "--json", "--since", today.isoformat()).stdout)) == 1
+    assert json.loads(d.cli("list", "--json", "--since", (today + dt.timedelta(days=1)).isoformat()).stdout) == []
+    bad = d.cli("list", "--since", "25/11/2026")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    text = d.cli("list").stdout
+    assert "today.pdf" in text and "/M/" in text

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from naskahd import config as config_mod
-from naskahd import durable
-from naskahd.errors import ConfigError
 from naskahd.i18n import _
 
 
@@ -20,6 +17,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: every command's parser is built at each start.
+    from naskahd import config as config_mod
+    from naskahd import durable
+    from naskahd.errors import ConfigError
     from naskahd.register import open_register
     from naskahd.service import make_tree
 

@@ -22,7 +22,7 @@ Figures (one set per content-check setting):
   documents (100,000 by default), pre-populated directly through naskahd.register.
 
 Usage: python bench/bench_filing.py [--files 2000] [--size-kib 20] [--settle 2.0]
-           [--registered 100000] [--content-check on|off|both] [--kind pdf|random] [--json]
+           [--registered 100000] [--content-check on|off|both] [--kind pdf|random] [--repeat 1] [--json]
 See bench/README.md and docs/benchmarks-filing.md.
 """
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
-import importlib.util
 import io
 import json
 import os

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
-    DirCreatedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileModifiedEvent, FileMovedEvent,
+    DirCreatedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileMovedEvent,
     FileSystemEvent, FileSystemEventHandler, FileSystemMovedEvent,
 )
 from watchdog.observers.api import BaseObserver
@@ -160,9 +160,11 @@ class Watcher:
             self.observer = InotifyObserver()
             logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spotter)
             logging.getLogger("watchdog.observers.inotify").addHandler(self._spotter)
-        # Only the events the handler uses: the kernel then queues no open/close-nowrite/
-        # delete events (the daemon's own reads and removals would double the traffic).
-        wanted = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileClosedEvent, DirCreatedEvent, DirMovedEvent]
+        # Only the events that say "a new name to look at" or "a writer is done". Writes
+        # themselves (IN_MODIFY, one per write call: a flood from a slow SMB writer) are
+        # not needed: the settle stage re-stats every candidate before it is taken. Nor
+        # are open/close-nowrite/delete (the daemon's own reads and removals).
+        wanted = [FileCreatedEvent, FileMovedEvent, FileClosedEvent, DirCreatedEvent, DirMovedEvent]
         self.observer.schedule(_Handler(self.events), str(self.config.drop), recursive=True, event_filter=wanted)
         self.observer.start()
 

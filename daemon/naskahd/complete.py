@@ -15,7 +15,7 @@ What counts as the end (the name of a file never matters, only its first bytes):
   no filter or /FlateDecode, PNG predictors 10-15 and TIFF predictor 2; an indirect
   ``/Length`` is resolved through the entries already read, else the data runs to
   ``endstream``). Then every ``/Prev`` (and ``/XRefStm`` of hybrid files), the newest
-  entry winning, with loop protection and a cap (1,000 sections, 2,000,000 entries). The
+  entry winning, with loop protection and a cap (1,000 sections, 500,000 entries: more is incomplete). The
   newest trailer must name a ``/Root``. Every in-use entry must point inside the file at
   ``<num> <gen> obj`` of that very object (one ~32-byte read each: all of them up to
   2,000 objects; above that a spread sample of 1,500 plus the last 500 by offset); every
@@ -186,7 +186,7 @@ _INT = re.compile(rb"[+-]?\d{1,30}" + _DELIM)
 _REF = re.compile(rb"(\d{1,10})" + _WS + rb"+(\d{1,5})" + _WS + rb"+R" + _DELIM)
 _SKIP = re.compile(rb"(?:[\t\n\x0c\r ]+|%[^\r\n]*)*")
 MAX_XREF_SECTIONS = 1_000  # a /Prev loop or a hostile chain must not keep the check busy
-MAX_XREF_ENTRIES = 2_000_000  # entries over the whole chain (a scan has tens to thousands)
+MAX_XREF_ENTRIES = 500_000  # entries over the whole chain (a scan has tens to thousands): bounds memory
 MAX_OBJECTS_CHECKED = 2_000  # object headers checked: all up to this, else a spread sample
 LAST_OBJECTS_CHECKED = 500  # ... which always includes the last ones the file holds
 MAX_PDF_DICT = 1024 * 1024  # a trailer or xref stream dictionary larger than this is not a scan's

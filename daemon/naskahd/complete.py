@@ -174,12 +174,10 @@ _XREF_AT = re.compile(_WS + rb"{0,4}xref")
 _SUBSECTION = re.compile(_WS + rb"*(\d{1,10})[ ]+(\d{1,10})" + _WS + rb"*")  # "start count" (§7.5.4)
 _ENTRIES20 = re.compile(rb"(?:\d{10} \d{5} [nf](?: \r| \n|\r\n))*")  # 20-byte entries
 _ENTRY_LOOSE = re.compile(rb"(\d{10}) (\d{5}) ([nf])[ ]?(?:\r\n|\r|\n)")  # writers with 19/21-byte ones
-_ENTRY20 = re.compile(rb"(\d{10}) (\d{5}) n")
 _TRAILER = re.compile(_WS + rb"*(?:%[^\r\n]*[\r\n]" + _WS + rb"*)*trailer")
 _STREAM_KW = re.compile(_WS + rb"*stream(?:\r\n|\n|\r)")
 _ENDSTREAM = re.compile(_WS + rb"*endstream")
 _TOKEN = re.compile(rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]+")  # regular characters (§7.2.2)
-_STRUCT_WS = b"\t\n\x0c\r "
 _HEX = re.compile(rb"[0-9A-Fa-f\t\n\x0c\r ]*")
 _DELIM = rb"(?=[\x00\t\n\x0c\r ()<>\[\]{}/%])"
 _INT = re.compile(rb"[+-]?\d{1,30}" + _DELIM)

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _passphrase_source(path: str | None) -> Callable[[str], Callable[[], bytes]]:
+def passphrase_source(path: str | None) -> Callable[[str], Callable[[], bytes]]:
     """Make per-use callables: from --passphrase-file (read once), or a prompt."""
     cached: list[bytes] = []
 
@@ -53,7 +53,7 @@ def _passphrase_source(path: str | None) -> Callable[[str], Callable[[], bytes]]
     return for_prompt
 
 
-def _load_identities(paths: list[str], passphrase: Callable[[str], Callable[[], bytes]]) -> list:
+def load_identities(paths: list[str], passphrase: Callable[[str], Callable[[], bytes]]) -> list:
     from naskahd import age
 
     identities: list = []
@@ -121,8 +121,8 @@ def _decrypt_one(source: Path, target: Path, identities: list, passphrase: Calla
 
 def run(args: argparse.Namespace) -> int:
     pairs = _targets(args)
-    passphrase = _passphrase_source(args.passphrase_file)
-    identities = _load_identities(args.identity, passphrase)
+    passphrase = passphrase_source(args.passphrase_file)
+    identities = load_identities(args.identity, passphrase)
     for source, target in pairs:
         _decrypt_one(source, target, identities, passphrase(_("Passphrase for {path}: ").format(path=source)))
         print(target)

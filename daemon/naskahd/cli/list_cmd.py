@@ -31,24 +31,10 @@ def _since(cfg: Any, text: str) -> dt.datetime:
 
 
 def _identities(args: argparse.Namespace) -> list[Any]:
-    from naskahd import age
-    from naskahd.errors import AgeError
+    # The same identity loading as `naskahd decrypt` (plain or passphrase-protected files).
+    from naskahd.cli.decrypt_cmd import load_identities, passphrase_source
 
-    try:
-        with open(args.identity, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise AgeError(_("cannot read identity file {path}: {error}").format(path=args.identity, error=exc.strerror)) from None
-
-    def passphrase() -> bytes:
-        if args.passphrase_file:
-            with open(args.passphrase_file, "rb") as f:
-                return f.read().rstrip(b"\r\n")
-        import getpass
-
-        return getpass.getpass(_("Passphrase for {path}: ").format(path=args.identity)).encode()
-
-    return age.parse_identity_file(data, passphrase)
+    return load_identities([args.identity], passphrase_source(args.passphrase_file))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machineinfo import cpu_model  # bench/machineinfo.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -189,14 +191,7 @@ def make_input(path: Path, size: int) -> str:
 def machine() -> dict[str, Any]:
     import cryptography
 
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     age_version = subprocess.run(["age", "--version"], capture_output=True, text=True).stdout.strip()
     return {
         "cpus": os.cpu_count(),

@@ -48,6 +48,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machineinfo import cpu_model  # bench/machineinfo.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = b"BENCHTOKEN=0000000000000000"  # replaced per file by a same-length unique value
 TOKEN_FMT = "BENCHTOKEN={:016x}"
@@ -137,14 +139,7 @@ def system_busy_seconds() -> float:
 
 
 def machine(workdir: Path) -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         fstype = subprocess.run(["df", "--output=fstype,source", str(workdir)], capture_output=True, text=True,
                                 check=True).stdout.split("\n")[1].split()

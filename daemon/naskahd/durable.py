@@ -35,6 +35,7 @@ def fsync_dir(directory: Path | str) -> None:
         os.close(fd)
 
 
+
 def makedirs(directory: Path, mode: int = 0o750) -> None:
     """Create ``directory`` and make each newly created level durable in its parent."""
     missing: list[Path] = []
@@ -91,13 +92,15 @@ class Staged:
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
         self.synced = False
 
-    def sync(self) -> None:
-        """Flush and fsync the content; after this the temp file survives a crash."""
+    def sync(self, *, folder: bool = True) -> None:
+        """Flush, fsync and close the content; with ``folder`` the temp name survives a
+        crash too (without it, only the later rename's fsync makes an entry durable)."""
         if not self.file.closed:
             self.file.flush()
             os.fsync(self.file.fileno())
             self.file.close()
-        fsync_dir(self.directory)
+        if folder:
+            fsync_dir(self.directory)
         self.synced = True
 
     def publish(self, target: Path, *, overwrite: bool = False) -> None:

@@ -187,10 +187,8 @@ class Filer:
                 else:
                     sealed = None
                     sha, size = self._copy(src, staged.file)
-                # fsync the content; the folder's entry is made durable by the final rename.
-                staged.file.flush()
-                os.fsync(staged.file.fileno())
-                staged.file.close()
+                # The folder's entry is made durable by the final rename's fsync.
+                staged.sync(folder=False)
                 if sealed is not None:
                     # Read the written ciphertext back and open it with the file key still in
                     # memory: the plaintext is removed only if this reproduces its hash.
@@ -204,13 +202,12 @@ class Filer:
                 return Result(item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
             except Exception as exc:
                 staged.discard()
-                self.log.error("document.store_failed", path=item.relpath, error=str(exc))
+                self.log.error("document.store_failed", path=naming.shown_relpath(item.relpath, exempt=exempt), error=str(exc))
                 return Result(item, Outcome.FAILED, str(exc))
         if not _source_matches(source, st0):
             # Renamed or replaced while being copied: no row; the new name is found by events.
             staged.discard()
             return Result(item, Outcome.GONE)
-        staged.synced = True
         return _Stored(item, staged, sha, size, received_at, sealed)
 
     @staticmethod

@@ -186,7 +186,14 @@ class Daemon:
                 if item is not None:
                     ready.append(item)
             if ready:
-                for result in self.filer.file_batch(ready):
+                try:
+                    results = self.filer.file_batch(ready)
+                except Exception as exc:  # e.g. the register's disk is full at the final commit
+                    # Whatever the batch left half-done is a STAGED row; seeing the same scan
+                    # again finishes that row (filing.Filer._is_unfinished), never refiles it.
+                    self.log.error("filing.batch_failed", error=str(exc), files=len(ready))
+                    results = [Result(item, Outcome.FAILED, str(exc)) for item in ready]
+                for result in results:
                     self._after(result)
             self._drain_events()  # keep the queue short during a burst
             self._heartbeat()

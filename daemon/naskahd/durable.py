@@ -10,12 +10,11 @@ caller asks for it explicitly.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
+import functools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,8 +22,14 @@ TEMP_PREFIX = ".naskahd-tmp-"
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_renameat2 = getattr(_libc, "renameat2", None)
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """libc's renameat2 (Linux, glibc 2.28+), or None. Looked up on first use: ctypes
+    costs milliseconds to import, and ``naskahd encrypt`` pays them at each start."""
+    import ctypes
+
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
 def fsync_dir(directory: Path | str) -> None:
@@ -51,10 +56,13 @@ def makedirs(directory: Path, mode: int = 0o750) -> None:
 
 def rename_noreplace(src: Path | str, dst: Path | str) -> None:
     """Rename ``src`` to ``dst``; raise FileExistsError if ``dst`` exists. Same directory tree only."""
-    if _renameat2 is not None:
-        rc = _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        rc = renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
         if rc == 0:
             return
+        import ctypes  # loaded by _renameat2
+
         err = ctypes.get_errno()
         if err == errno.EEXIST:
             raise FileExistsError(err, os.strerror(err), str(dst))

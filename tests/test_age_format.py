@@ -67,23 +67,24 @@ def test_round_trip_without_digests(size: int, ident: age.X25519Identity) -> Non
 
 
 def test_no_digests_means_no_hashing(monkeypatch: pytest.MonkeyPatch, ident: age.X25519Identity) -> None:
-    """digests=False creates no hash object and starts only the writer thread."""
+    """digests=False creates no hash object and starts no hashing thread: only the writer
+    and the helper that encrypts half of each batch."""
     import threading
 
     def refuse(*args: object) -> None:
         raise AssertionError("hashlib.sha256 called with digests=False")
 
     monkeypatch.setattr(age.hashlib, "sha256", refuse)
-    started: list[int] = []
+    started: list[str] = []
     real_start = threading.Thread.start
 
     def start(self: threading.Thread) -> None:
-        started.append(1)
+        started.append(self.name)
         real_start(self)
 
     monkeypatch.setattr(threading.Thread, "start", start)
     age.encrypt_stream(io.BytesIO(os.urandom(3 * BATCH)), io.BytesIO(), [ident.recipient()], digests=False)
-    assert len(started) == 1
+    assert sorted(started) == ["age-seal", "age-seal-helper"]
 
 
 def test_verify_sealed_refuses_a_sealed_without_digests(ident: age.X25519Identity) -> None:

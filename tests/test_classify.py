@@ -33,3 +33,17 @@ def test_ignored_litter() -> None:
         assert is_ignored(rel, DEFAULT_IGNORE), rel
     for rel in ("masuk/a.pdf", "masuk/part.pdf", "masuk/tmp/a.pdf"):
         assert not is_ignored(rel, DEFAULT_IGNORE), rel
+
+
+def test_ignore_globs_match_each_component_as_fnmatch_does() -> None:
+    """The compiled form of the globs agrees with fnmatchcase, component by component."""
+    import fnmatch
+
+    patterns = [*DEFAULT_IGNORE, "scan[0-9].pdf", "a?c", "[!x]*.raw"]
+    names = ["a.tmp", "A.TMP", "x.tmp.pdf", "scan1.pdf", "scan12.pdf", "abc", "a\nc", "ac", "y.raw", "x.raw",
+             "line\nbreak.tmp", "\udcff.part", "Thumbs.db", "thumbs.db", "._", "~$", ".~lock.", "@eaDir", "@eaDirx"]
+    for name in names:
+        expected = any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        assert is_ignored(f"masuk/{name}", patterns) is expected, name
+        assert is_ignored(f"{name}/inner/a.pdf", patterns) is expected, name
+    assert not is_ignored("masuk/a.tmp", [])

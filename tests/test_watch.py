@@ -82,3 +82,35 @@ def test_drop_folder_on_a_real_fuse_filesystem_is_polled_and_filed(tmp_path: Pat
             d.stop()
         subprocess.run(["umount", str(drop)], check=False)
         subprocess.run(["losetup", "-d", loop], check=False)
+
+
+def test_relative_agrees_with_relpath_and_skips_own_folders(tmp_path: Path) -> None:
+    """The per-event fast path gives what os.path.relpath gives, and refuses the same paths."""
+    from zoneinfo import ZoneInfo
+
+    from naskahd.config import DUPLICATES_FOLDER, REVIEW_FOLDER, Config
+    from naskahd.watch import relative
+
+    drop = tmp_path / "drop"
+    config = Config(source="test", drop=drop, archive=tmp_path / "a", state=tmp_path / "s", office_name="x",
+                    timezone=ZoneInfo("UTC"), ignore=("*.tmp", "@eaDir"))
+    d = str(drop)
+    cases = {
+        f"{d}/masuk/a.pdf": "masuk/a.pdf",
+        f"{d}/masuk/sub dir/b c.pdf": "masuk/sub dir/b c.pdf",
+        f"{d}/masuk/line\nbreak.pdf": "masuk/line\nbreak.pdf",
+        f"{d}/masuk/\udcff.pdf": "masuk/\udcff.pdf",
+        f"{d}/masuk/._hidden.pdf": "masuk/._hidden.pdf",  # not ignored by these globs
+        f"{d}/masuk/./a.pdf": "masuk/a.pdf",
+        f"{d}//masuk/a.pdf": "masuk/a.pdf",
+        f"{d}/masuk/../keluar/a.pdf": "keluar/a.pdf",
+        f"{d}/masuk/a.tmp": None,
+        f"{d}/@eaDir/masuk/a.pdf": None,
+        f"{d}/{REVIEW_FOLDER}/a.pdf": None,
+        f"{d}/{DUPLICATES_FOLDER}/a.pdf": None,
+        d: None,
+        f"{d}x/masuk/a.pdf": None,  # a sibling whose name starts like the drop folder
+        str(tmp_path / "elsewhere.pdf"): None,
+    }
+    for path, rel in cases.items():
+        assert relative(config, path) == rel, path

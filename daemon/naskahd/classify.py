@@ -6,6 +6,8 @@ Pure: a function of the drop-relative path and the rules, no disk.
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -29,7 +31,17 @@ def classify(relpath: str, rules: Sequence[Rule]) -> str | None:
 
 
 def is_ignored(relpath: str, patterns: Sequence[str]) -> bool:
-    """True when any component of ``relpath`` matches an ignore glob (``@eaDir`` hides a tree)."""
-    return any(
-        fnmatch.fnmatchcase(part, pattern) for part in PurePosixPath(relpath).parts for pattern in patterns
-    )
+    """True when any component of ``relpath`` matches an ignore glob (``@eaDir`` hides a tree).
+
+    Runs for every event and every scanned entry: the globs are compiled once, together.
+    """
+    if not patterns:
+        return False
+    match = _ignore_regex(tuple(patterns))
+    return any(match(part) for part in relpath.split("/") if part not in ("", "."))
+
+
+@functools.lru_cache(maxsize=8)
+def _ignore_regex(patterns: tuple[str, ...]):  # noqa: ANN202 - a bound re.Pattern.match
+    """One regex for all ``patterns``, matching a whole component as ``fnmatchcase`` does."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match

@@ -72,10 +72,14 @@ def choose_mode(configured: str, fstype: str) -> str:
 
 def relative(config: Config, path: str) -> str | None:
     """The drop-relative path, or None for paths naskahd must not take (its own folders, ignored names)."""
-    try:
-        rel = os.path.relpath(path, config.drop)
-    except ValueError:
-        return None
+    drop = str(config.drop)
+    if path.startswith(drop) and path[len(drop) : len(drop) + 1] == "/" and "/." not in path and "//" not in path:
+        rel = path[len(drop) + 1 :]  # the common case, without relpath's normalising (it runs per event)
+    else:
+        try:
+            rel = os.path.relpath(path, config.drop)
+        except ValueError:
+            return None
     if rel == "." or rel.startswith("../") or rel == "..":
         return None
     top = rel.split("/", 1)[0]

@@ -257,11 +257,13 @@ def test_keygen_prompts_twice_on_a_terminal(tmp_path: Path) -> None:
     assert not other.exists() and leftovers(tmp_path) == []
 
 
-def test_encrypt_starts_writeback_early(tmp_path: Path) -> None:
+def test_encrypt_starts_writeback_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's writer hands each full 8 MiB window to sync_file_range, and stops using it
     (the final fsync still makes the file durable) if the call fails."""
+    from naskahd import durable
     from naskahd.cli import encrypt_cmd
 
+    assert durable._sync_file_range() is not None or sys.platform != "linux"
     calls: list[tuple[int, int, int]] = []
 
     def fake(fd: int, offset: int, nbytes: int, flags: int) -> int:
@@ -269,22 +271,22 @@ def test_encrypt_starts_writeback_early(tmp_path: Path) -> None:
         return 0
 
     window = encrypt_cmd._Writeback.WINDOW
+    monkeypatch.setattr(durable, "_sync_file_range", lambda: fake)
     with open(tmp_path / "out", "wb", buffering=0) as f:
         writer = encrypt_cmd._Writeback(f)
-        writer._sync_file_range = fake
         for _ in range(2 * window // (1 << 20) + 1):
             assert writer.write(b"\0" * (1 << 20)) == 1 << 20
     assert calls == [(0, window, 2), (window, window, 2)]
     assert (tmp_path / "out").stat().st_size == 2 * window + (1 << 20)
 
+    monkeypatch.setattr(durable, "_sync_file_range", lambda: lambda *args: -1)
     with open(tmp_path / "out2", "wb", buffering=0) as f:
         writer = encrypt_cmd._Writeback(f)
-        writer._sync_file_range = lambda *args: -1
         writer.write(b"\0" * window)
-        assert writer._sync_file_range is None
+        assert writer._start_writeback is None
         writer.write(b"\0" * window)
     assert (tmp_path / "out2").stat().st_size == 2 * window
-    assert encrypt_cmd._sync_file_range() is not None or sys.platform != "linux"
+    monkeypatch.undo()
 
     class Recorder:
         sizes: list[int] = []
@@ -298,7 +300,7 @@ def test_encrypt_starts_writeback_early(tmp_path: Path) -> None:
             return n
 
     writer = encrypt_cmd._Writeback(Recorder())  # type: ignore[arg-type]
-    writer._sync_file_range = None
+    writer._start_writeback = None
     assert writer.write(memoryview(bytes(1 << 20))) == 1 << 20
     assert sum(Recorder.sizes) == 1 << 20 and max(Recorder.sizes) <= encrypt_cmd._Writeback.PIECE
 

@@ -32,6 +32,34 @@ def _renameat2() -> Callable[..., int] | None:
     return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
 
 
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's sync_file_range (Linux), or None."""
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux, or no such symbol
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> bool:
+    """Ask the kernel to start writing ``fd``'s dirty pages (``length`` 0: to the end) to
+    the disk, without waiting: ``sync_file_range(SYNC_FILE_RANGE_WRITE)``, Linux only.
+
+    Only a hint, never durability: an fsync must still follow, and it has less left to
+    do. False when the call is missing or fails; the caller may stop asking.
+    """
+    function = _sync_file_range()
+    return function is not None and function(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0
+
+
 def fsync_dir(directory: Path | str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -99,6 +127,11 @@ class Staged:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
         self.synced = False
+
+    def start_writeback(self) -> None:
+        """Start writing the content to the disk without waiting (see start_writeback):
+        many files written first and fsynced after share the disk's work."""
+        start_writeback(self.file.fileno())
 
     def sync(self, *, folder: bool = True) -> None:
         """Flush, fsync and close the content; with ``folder`` the temp name survives a

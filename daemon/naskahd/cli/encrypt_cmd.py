@@ -79,14 +79,16 @@ class _Writeback:
 
     PIECE = 256 << 10
     WINDOW = 8 << 20
-    _WRITE = 2  # SYNC_FILE_RANGE_WRITE
 
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
         self._fd = file.fileno()
         self._written = 0
         self._started = 0  # bytes before this offset have been handed to writeback
-        self._sync_file_range = _sync_file_range()
+        from naskahd import durable
+
+        # None once the kernel refuses the hint.
+        self._start_writeback: Callable[[int, int, int], bool] | None = durable.start_writeback
 
     def write(self, data: bytes | memoryview) -> int:
         """Write all of ``data`` (short writes are retried here); returns its length."""
@@ -98,23 +100,11 @@ class _Writeback:
                 raise BlockingIOError("the output file would block")
             done += n
         self._written += done
-        if self._sync_file_range is not None and self._written - self._started >= self.WINDOW:
-            if self._sync_file_range(self._fd, self._started, self._written - self._started, self._WRITE):
-                self._sync_file_range = None
+        if self._start_writeback is not None and self._written - self._started >= self.WINDOW:
+            if not self._start_writeback(self._fd, self._started, self._written - self._started):
+                self._start_writeback = None
             self._started = self._written
         return done
-
-
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    try:
-        import ctypes
-
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):  # not Linux, or no such symbol
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -178,3 +178,61 @@ def test_the_same_content_twice_in_one_batch_is_registered_once(tmp_path: Path) 
     assert dup.agenda == next(r.agenda for r in results if r.item.relpath == "masuk/s0.pdf")
     assert (cfg.drop / "duplikat" / "copy.pdf").read_bytes() == contents["masuk/s0.pdf"]
     check_invariants(cfg, contents)
+
+
+def test_an_fsync_failure_at_the_end_of_step_1_fails_only_that_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies are fsynced together after the batch is written: one that cannot be made
+    durable (EIO) is not registered, leaves no temp file, and is retried; the rest are filed."""
+    import errno
+
+    cfg, contents = setup(tmp_path, n=3)
+    real_sync = durable.Staged.sync
+    calls: list[int] = []
+
+    def sync(self: durable.Staged, *, folder: bool = True) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            self.file.close()
+            raise OSError(errno.EIO, "Input/output error")
+        real_sync(self, folder=folder)
+
+    monkeypatch.setattr(durable.Staged, "sync", sync)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    results = filer.file_batch(ready(cfg, list(contents)))
+    filer.close()
+    assert sorted(r.outcome.value for r in results) == ["failed", "filed", "filed"]
+    failed = next(r for r in results if r.outcome is Outcome.FAILED)
+    assert "Input/output error" in failed.detail
+    assert (cfg.drop / failed.item.relpath).read_bytes() == contents[failed.item.relpath]
+    docs = check_invariants(cfg, contents)
+    assert len(docs) == 2
+
+
+def test_a_bug_in_one_store_registers_nothing_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, contents = setup(tmp_path, n=4)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    real_store = filer._store
+
+    def store(item: Ready):  # noqa: ANN202
+        if item.relpath.endswith("s2.pdf"):
+            raise RuntimeError("a bug")
+        return real_store(item)
+
+    monkeypatch.setattr(filer, "_store", store)
+    with pytest.raises(RuntimeError, match="a bug"):
+        filer.file_batch(ready(cfg, list(contents)))
+    filer.close()
+    assert check_invariants(cfg, contents) == []
+
+
+def test_batches_begun_before_the_previous_one_is_finished(tmp_path: Path) -> None:
+    """The daemon's order: begin N+1, then finish N. Gapless numbers, all filed once."""
+    cfg, contents = setup(tmp_path, n=9)
+    rels = list(contents)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    first = filer.begin(ready(cfg, rels[:4]))
+    second = filer.begin(ready(cfg, rels[4:]))
+    results = filer.finish(first) + filer.finish(second)
+    filer.close()
+    assert [r.outcome for r in results] == [Outcome.FILED] * 9
+    assert len(check_invariants(cfg, contents)) == 9

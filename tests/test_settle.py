@@ -91,3 +91,14 @@ def test_forgotten_candidates_do_not_surface() -> None:
     s.touch("b", SIG, now=0.0)
     s.forget("a")
     assert [c.relpath for c in s.due(5.0)] == ["b"]
+
+
+def test_postpone_looks_again_later_and_keeps_the_quiet_time() -> None:
+    """A due file already being taken by a batch in flight is looked at again later."""
+    s = Settler(settle_seconds=2.0, incomplete_after_seconds=600)
+    s.touch("a.pdf", SIG, now=0.0)
+    (cand,) = s.due(2.0)
+    s.postpone(cand, now=2.0)
+    assert s.due(3.9) == [] and s.next_due() == 4.0
+    assert s.due(4.0) == [cand]
+    assert s.observe(cand, SIG, 4.0) is Verdict.STABLE  # its quiet time ran from 0.0

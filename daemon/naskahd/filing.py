@@ -10,6 +10,12 @@ The order keeps a document safe at every instant (docs/architecture.md has the t
 4. remove each source, only if it is still the very file that was copied; fsync.
 5. mark the rows FILED (or SOURCE_STUCK when the source could not be removed).
 
+Step 1 runs on the store threads (``begin``): every copy is written with its writeback
+started, then the batch's copies are fsynced together. Steps 2 to 5 run on the caller's
+thread (``finish``): the daemon begins the next batch before it finishes this one, so
+the disk work of one overlaps the register work of the other. The register keeps one
+writer.
+
 A crash before 2 leaves orphan temp files (removed at start-up: the sources are still in
 the drop folder). A crash after 2 leaves STAGED rows, which ``reconcile()`` finishes from
 the temp file or, failing that, from the source. Agenda numbers are allocated in the
@@ -26,12 +32,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import durable, naming
@@ -45,6 +52,10 @@ from naskahd.register.numbering import agenda_stem
 from naskahd.settle import Signature
 
 CHUNK = 1 << 20
+# Step 1 (copy or encrypt, hash, fsync) runs on this many threads: it is mostly kernel
+# work that drops the GIL, so a batch's stores overlap each other's fsync, and the next
+# batch's stores overlap this one's register work (see Filer.begin).
+STORE_THREADS = 2
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -87,6 +98,14 @@ class _Stored:
     doc: Document | None = None
     duplicate_of: Document | None = None
     result: Result | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Ready files whose step 1 runs on the store threads (Filer.begin); Filer.finish ends it."""
+
+    items: tuple[Ready, ...]
+    stored: Future[tuple[list[Result], list[_Stored]]]  # Filer._sync_stores
 
 
 def utcnow() -> dt.datetime:
@@ -144,6 +163,13 @@ class Filer:
         self.recipients = list(recipients)
         self.clock = clock
         self.log = get_logger("filing")
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the store threads (after the batches begun are finished)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     # -- paths ---------------------------------------------------------------------------
     def source_path(self, relpath: str | bytes) -> Path:
@@ -187,8 +213,10 @@ class Filer:
                 else:
                     sealed = None
                     sha, size = self._copy(src, staged.file)
-                # The folder's entry is made durable by the final rename's fsync.
-                staged.sync(folder=False)
+                if exempt:  # fsynced now: its read-back check below must see the disk's copy
+                    staged.sync(folder=False)
+                else:  # fsynced with the rest of the batch (_sync_stores)
+                    staged.start_writeback()
                 if sealed is not None:
                     # Read the written ciphertext back and open it with the file key still in
                     # memory: the plaintext is removed only if this reproduces its hash.
@@ -241,10 +269,14 @@ class Filer:
                 wanted[key] = wanted.get(key, 0) + 1
             for key, count in wanted.items():
                 numbers[key] = iter(allocate_numbers(session, key[0], key[1], count))
-            for s in new:
-                s.doc = self._new_document(s, next(numbers[(s.item.category, self._year(s))]))
-            session.add_all([s.doc for s in new if s.doc is not None])
-            session.flush()
+            rows = [self._new_row(s, next(numbers[(s.item.category, self._year(s))])) for s in new]
+            if rows:
+                # One INSERT ... VALUES (...), (...) RETURNING for the batch (ORM bulk insert):
+                # far less CPU than add_all() + flush(), which tracks every attribute of every
+                # object. The rows come back in no promised order: matched by agenda number.
+                docs = {d.agenda: d for d in session.scalars(insert(Document).returning(Document), rows)}
+                for s, row in zip(new, rows, strict=True):
+                    s.doc = docs[row["agenda"]]
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
                     s.duplicate_of = first[s.sha256].doc
@@ -252,13 +284,14 @@ class Filer:
     def _year(self, s: _Stored) -> int:
         return s.received_at.astimezone(self.config.timezone).year
 
-    def _new_document(self, s: _Stored, number: int) -> Document:
+    def _new_row(self, s: _Stored, number: int) -> dict[str, Any]:
+        """The values of ``s``'s new Document row."""
         category, year = s.item.category, self._year(s)
         raw_name = os.fsencode(os.path.basename(s.item.relpath))
         exempt = category == EXEMPT
         name = naming.archive_name(agenda_stem(number, category, year), raw_name, exempt=exempt)
         archive_path = (s.staged.directory / name).relative_to(self.config.archive).as_posix()
-        return Document(
+        return dict(
             agenda=format_agenda(number, category, year), category=category, year=year, number=number,
             original_name=None if exempt else naming.display_name(raw_name),
             original_name_raw=None if exempt else raw_name,
@@ -278,14 +311,60 @@ class Filer:
 
     # -- the whole batch -----------------------------------------------------------------------
     def file_batch(self, items: Sequence[Ready]) -> list[Result]:
+        """Steps 1 to 5 for ``items``; one Result per item."""
+        return self.finish(self.begin(items))
+
+    def begin(self, items: Sequence[Ready]) -> Batch:
+        """Start step 1 for ``items`` on the store threads and return at once.
+
+        The daemon finishes the previous batch meanwhile, so one batch's copies and fsyncs
+        overlap the other's register work. Step 1 writes nothing but temp files in the
+        archive: a crash before ``finish`` leaves only those, and reconcile() removes them.
+        """
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="naskahd-store")
+        stores = [self._pool.submit(self._store, item) for item in items]
+        # Queued behind the stores (first in, first out), so it cannot wait on work queued after it.
+        return Batch(tuple(items), self._pool.submit(self._sync_stores, stores))
+
+    def _sync_stores(self, stores: list[Future[_Stored | Result]]) -> tuple[list[Result], list[_Stored]]:
+        """The end of step 1, on a store thread: fsync the batch's copies, all written first.
+
+        Each copy's writeback was started when it was written, so by now most of the data
+        is on its way and the fsyncs share the filesystem journal's commits: far cheaper
+        than one fsync right after each copy. Returns (results so far, copies to register).
+        """
         results: list[Result] = []
-        stored: list[_Stored] = []
-        for item in items:
-            r = self._store(item)
+        written: list[_Stored] = []
+        error: BaseException | None = None
+        for future in stores:
+            try:
+                r = future.result()
+            except BaseException as exc:  # a bug in _store: no row for anything in the batch
+                error = error or exc
+                continue
             if isinstance(r, Result):
                 results.append(r)
             else:
-                stored.append(r)
+                written.append(r)
+        if error is not None:
+            for s in written:
+                s.staged.discard()
+            raise error
+        stored: list[_Stored] = []
+        for s in written:
+            try:
+                s.staged.sync(folder=False)  # the folder's entry is made durable by the final rename's fsync
+            except OSError as exc:
+                s.staged.discard()
+                results.append(Result(s.item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror)))
+                continue
+            stored.append(s)
+        return results, stored
+
+    def finish(self, batch: Batch) -> list[Result]:
+        """Wait for ``batch``'s step 1, then steps 2 to 5."""
+        results, stored = batch.stored.result()
         if not stored:
             return results
         try:

@@ -22,7 +22,7 @@ from naskahd import durable, naming, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
-from naskahd.filing import Filer, Outcome, Ready, Result
+from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.register import open_register
@@ -106,6 +106,7 @@ class Daemon:
                 self._loop()
             finally:
                 watcher.stop()
+                self.filer.close()
                 write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
                 self.log.info("daemon.stopped", pid=os.getpid())
         finally:
@@ -175,28 +176,44 @@ class Daemon:
                 self.settler.touch(rel, Signature.of(st), now)
 
     def _process_due(self) -> None:
-        while True:
-            now = time.monotonic()
-            due = self.settler.due(now, limit=BATCH)
-            if not due:
-                return
-            ready: list[Ready] = []
-            for cand in due:
-                item = self._examine(cand, now)
-                if item is not None:
-                    ready.append(item)
-            if ready:
-                try:
-                    results = self.filer.file_batch(ready)
-                except Exception as exc:  # e.g. the register's disk is full at the final commit
-                    # Whatever the batch left half-done is a STAGED row; seeing the same scan
-                    # again finishes that row (filing.Filer._is_unfinished), never refiles it.
-                    self.log.error("filing.batch_failed", error=str(exc), files=len(ready))
-                    results = [Result(item, Outcome.FAILED, str(exc)) for item in ready]
-                for result in results:
-                    self._after(result)
-            self._drain_events()  # keep the queue short during a burst
-            self._heartbeat()
+        """File what is due, a batch at a time, two batches in flight: the next batch's
+        stores run on the store threads while this thread finishes the previous one."""
+        pending: tuple[list[Ready], Batch] | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                due = self.settler.due(now, limit=BATCH)
+                busy = {item.relpath for item in pending[0]} if pending else set()
+                ready: list[Ready] = []
+                for cand in due:
+                    if cand.relpath in busy:  # being taken by the batch in flight: its outcome decides
+                        self.settler.postpone(cand, now)
+                        continue
+                    busy.add(cand.relpath)
+                    item = self._examine(cand, now)
+                    if item is not None:
+                        ready.append(item)
+                previous, pending = pending, ((ready, self.filer.begin(ready)) if ready else None)
+                if previous is not None:
+                    self._finish(*previous)
+                if pending is None and not due:
+                    return
+                self._drain_events()  # keep the queue short during a burst
+                self._heartbeat()
+        finally:
+            if pending is not None:  # only if an exception is on its way out
+                self._finish(*pending)
+
+    def _finish(self, ready: list[Ready], batch: Batch) -> None:
+        try:
+            results = self.filer.finish(batch)
+        except Exception as exc:  # e.g. the register's disk is full at the final commit
+            # Whatever the batch left half-done is a STAGED row; seeing the same scan
+            # again finishes that row (filing.Filer._is_unfinished), never refiles it.
+            self.log.error("filing.batch_failed", error=str(exc), files=len(ready))
+            results = [Result(item, Outcome.FAILED, str(exc)) for item in ready]
+        for result in results:
+            self._after(result)
 
     def _examine(self, cand: Candidate, now: float) -> Ready | None:
         """Settle, check content, classify. Returns a Ready item, or None (waits, review, gone)."""

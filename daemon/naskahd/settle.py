@@ -87,6 +87,10 @@ class Settler:
         cand.changed_at, cand.signature, cand.incomplete = now, None, None
         self._schedule(cand, now + self.settle)
 
+    def postpone(self, cand: Candidate, now: float) -> None:
+        """Look again after another settle window, its quiet time unchanged (it is busy)."""
+        self._schedule(cand, now + self.settle)
+
     def forget(self, relpath: str) -> None:
         self.candidates.pop(relpath, None)  # its heap entries are skipped when they surface
 

@@ -236,3 +236,34 @@ def test_batches_begun_before_the_previous_one_is_finished(tmp_path: Path) -> No
     filer.close()
     assert [r.outcome for r in results] == [Outcome.FILED] * 9
     assert len(check_invariants(cfg, contents)) == 9
+
+
+def test_a_failed_rename_leaves_that_row_staged_for_reconcile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Step 3 fails for one document (on the publish thread): its row stays STAGED with its
+    agenda number, its source stays; the others are filed; reconcile() finishes it."""
+    import errno
+
+    cfg, contents = setup(tmp_path, n=3)
+    real = durable.rename_noreplace
+    calls: list[int] = []
+
+    def rename(src, dst):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(durable, "rename_noreplace", rename)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    results = filer.file_batch(ready(cfg, list(contents)))
+    filer.close()
+    monkeypatch.undo()
+    assert sorted(r.outcome.value for r in results) == ["failed", "filed", "filed"]
+    failed = next(r for r in results if r.outcome is Outcome.FAILED)
+    assert failed.agenda is not None and "Input/output error" in failed.detail
+    assert (cfg.drop / failed.item.relpath).exists()
+    with open_register(cfg.database_url)() as s:
+        states = sorted(d.state.value for d in s.scalars(select(Document)))
+    assert states == ["filed", "filed", "staged"]
+    assert Filer(cfg, open_register(cfg.database_url)).reconcile() == []
+    assert len(check_invariants(cfg, contents)) == 3

@@ -4,12 +4,13 @@ Writes standard age files (``FILE.age`` by default) through a durable temp file:
 crash or an error leaves no partial output, and an existing file is never overwritten.
 Imports stay minimal (no register, no SQLAlchemy) and ``naskahd.age`` is imported only in
 ``run``: this runs on multi-GB files and its memory use should be the encryptor's, not the
-daemon's. (Start-up is otherwise set by ``naskahd.cli``, which imports every command
-module to build its parser.)
+daemon's. ``naskahd.cli`` builds only this command's parser when the command line
+names it, so the other command modules are not imported either.
 
 Speed (issue 3, ``bench/bench_age.py``): no SHA-256 is computed (``digests=False``: the
 command prints and stores no digest), the input is read with ``readinto`` into reused
-buffers and encrypted in 1 MiB batches, the output is written in 256 KiB writes while
+buffers and encrypted in 1 MiB batches (half of each on a helper thread: ``encrypt_into``
+releases the GIL), the output is written in 256 KiB writes while
 the next batch is encrypted, and the kernel is asked to start writing it to the disk as
 it is produced (:class:`_Writeback`), so that the one fsync at the end (durable: temp
 file, fsync, no-replace rename, fsync of the folder) has little left to do.

@@ -104,6 +104,7 @@ def test_relative_agrees_with_relpath_and_skips_own_folders(tmp_path: Path) -> N
         f"{d}/masuk/./a.pdf": "masuk/a.pdf",
         f"{d}//masuk/a.pdf": "masuk/a.pdf",
         f"{d}/masuk/../keluar/a.pdf": "keluar/a.pdf",
+        f"{d}/masuk/sub/": "masuk/sub",
         f"{d}/masuk/a.tmp": None,
         f"{d}/@eaDir/masuk/a.pdf": None,
         f"{d}/{REVIEW_FOLDER}/a.pdf": None,

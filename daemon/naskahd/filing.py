@@ -331,8 +331,9 @@ class Filer:
         """The end of step 1, on a store thread: fsync the batch's copies, all written first.
 
         Each copy's writeback was started when it was written, so by now most of the data
-        is on its way and the fsyncs share the filesystem journal's commits: far cheaper
-        than one fsync right after each copy. Returns (results so far, copies to register).
+        is on its way and the fsyncs share the disk's work (journal commits, cache
+        flushes): cheaper than one fsync right after each copy (docs/benchmarks-filing.md).
+        Returns (results so far, copies to register).
         """
         results: list[Result] = []
         written: list[_Stored] = []

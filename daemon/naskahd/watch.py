@@ -73,7 +73,10 @@ def choose_mode(configured: str, fstype: str) -> str:
 def relative(config: Config, path: str) -> str | None:
     """The drop-relative path, or None for paths naskahd must not take (its own folders, ignored names)."""
     drop = str(config.drop)
-    if path.startswith(drop) and path[len(drop) : len(drop) + 1] == "/" and "/." not in path and "//" not in path:
+    if (
+        path.startswith(drop) and path[len(drop) : len(drop) + 1] == "/"
+        and "/." not in path and "//" not in path and not path.endswith("/")
+    ):
         rel = path[len(drop) + 1 :]  # the common case, without relpath's normalising (it runs per event)
     else:
         try:

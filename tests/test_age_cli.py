@@ -316,3 +316,45 @@ def test_encrypt_large_file_round_trip(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert age.decrypt_bytes((tmp_path / "big.bin.age").read_bytes(), [ident]) == plain.read_bytes()
     assert leftovers(tmp_path) == []
+
+
+def test_decrypt_killed_midway_leaves_no_plaintext(tmp_path: Path) -> None:
+    """SIGKILL while plaintext is being written: no file of any name is left in the output
+    folder (the plaintext has no name until the whole file authenticated)."""
+    import signal
+    import time
+
+    ident = age.generate_identity()
+    key = tmp_path / "id.key"
+    key.write_text(f"{ident}\n")
+    blob = age.encrypt_bytes(os.urandom(4 * 1024 * 1024), [ident.recipient()])
+    out = tmp_path / "out"
+    out.mkdir()
+    fifo = tmp_path / "in.age"
+    os.mkfifo(fifo)
+    env = dict(os.environ, LANG="C.UTF-8", LANGUAGE="en")
+    proc = subprocess.Popen([sys.executable, "-m", "naskahd", "decrypt", str(fifo), "-i", str(key),
+                             "--output-dir", str(out)], env=env, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        with open(fifo, "wb") as w:
+            w.write(blob[: len(blob) // 2])  # half the file: plaintext chunks are being written
+            w.flush()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # until the decryptor has read what we wrote
+                time.sleep(0.2)
+                with open(f"/proc/{proc.pid}/io") as io:
+                    written = int(next(line for line in io if line.startswith("wchar:")).split()[1])
+                if written >= 1024 * 1024:
+                    break
+            else:
+                pytest.fail("the decryptor wrote no plaintext within 30 s")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+    except BrokenPipeError:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert sorted(os.listdir(out)) == []

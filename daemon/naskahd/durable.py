@@ -177,6 +177,39 @@ def create(target: Path, *, overwrite: bool = False, mode: int = 0o640) -> Itera
         raise
 
 
+@contextlib.contextmanager
+def create_unnamed(target: Path, *, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """Like ``create``, but the file has no name until it is complete (Linux O_TMPFILE):
+    if the process is killed mid-write, the kernel frees it and nothing is left behind,
+    not even a temp file. For output that must never exist half-written (decrypted
+    plaintext). Never overwrites. Where O_TMPFILE is not supported (some FUSE
+    filesystems, exFAT) or /proc is missing, it falls back to ``create``.
+    """
+    directory = target.parent
+    fd = -1
+    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        try:
+            fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    if fd < 0:
+        with create(target, mode=mode) as f:
+            yield f
+        return
+    with os.fdopen(fd, "wb", buffering=0) as f:
+        yield f
+        os.fsync(fd)
+        # linkat(AT_SYMLINK_FOLLOW) through /proc gives the unnamed file its name (EEXIST
+        # if taken). A dir fd makes Python call linkat(); plain link() would not follow.
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.link(f"/proc/self/fd/{fd}", target.name, dst_dir_fd=dir_fd, follow_symlinks=True)
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 def write_bytes(target: Path, data: bytes, *, overwrite: bool = False, mode: int = 0o640) -> None:
     with create(target, overwrite=overwrite, mode=mode) as f:
         f.write(data)

@@ -1,8 +1,9 @@
 """``naskahd decrypt FILE... [-i IDENTITY ...] [--passphrase-file F] [-o OUT | --output-dir DIR]``.
 
 Opens age files (binary or armored) with identity files (plain or passphrase-protected)
-or, for ``age -p`` files, a passphrase. The plaintext goes to a durable temp file that is
-published only once the whole file authenticated: on any failure nothing is left behind.
+or, for ``age -p`` files, a passphrase. The plaintext goes to a file that gets its name
+only once the whole file authenticated (``durable.create_unnamed``): on any failure, and
+even if the process is killed, nothing is left behind.
 """
 
 from __future__ import annotations
@@ -102,9 +103,10 @@ def _decrypt_one(source: Path, target: Path, identities: list, passphrase: Calla
     except OSError as exc:
         raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=exc.strerror)) from None
     try:
-        # Plaintext is written as chunks authenticate; create() discards the temp file
-        # on any error, so a failed or interrupted decryption leaves nothing behind.
-        with src, durable.create(target, mode=0o600) as dst:
+        # Plaintext is written as chunks authenticate, into a file with no name until the
+        # whole file authenticated: a failed, interrupted or killed decryption leaves
+        # nothing behind (on filesystems without O_TMPFILE: a temp file, removed on errors).
+        with src, durable.create_unnamed(target, mode=0o600) as dst:
             age.decrypt_stream(src, dst, identities, passphrase)
     except AgeError as exc:
         raise AgeError(

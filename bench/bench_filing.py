@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from machineinfo import cpu_model  # bench/machineinfo.py, beside this script
+from machineinfo import cpu_model, has_journal  # bench/machineinfo.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = b"BENCHTOKEN=0000000000000000"  # replaced per file by a same-length unique value
@@ -154,6 +154,7 @@ def machine(workdir: Path) -> dict[str, Any]:
         "cpus": os.cpu_count(), "cpu_model": model, "memory_mib": mem_kib // 1024,
         "kernel": platform.release(), "python": platform.python_version(),
         "workdir": str(workdir), "filesystem": fstype[0], "device": fstype[1] if len(fstype) > 1 else "?",
+        "journal": has_journal(fstype[0], fstype[1] if len(fstype) > 1 else "?"),
     }
 
 
@@ -587,7 +588,8 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"\nnaskahd filing benchmark — {result['started']}")
     print(f"command: {result['command']}")
     print(f"machine: {m['cpus']} CPU ({m['cpu_model']}), {m['memory_mib']} MiB RAM, kernel {m['kernel']}, "
-          f"Python {m['python']}, workdir {m['workdir']} on {m['filesystem']} ({m['device']})")
+          f"Python {m['python']}, workdir {m['workdir']} on {m['filesystem']}"
+          f"{ {True: ' with a journal', False: ' WITHOUT a journal'}.get(m.get('journal'), '')} ({m['device']})")
     p = result["params"]
     print(f"params:  {p['files']} files × {p['size_kib']} KiB ({p['kind']}), settle {p['settle']:g} s, "
           f"{p['repeat']} repetition(s), drops {'at %g files/s' % p['drop_rate'] if p['drop_rate'] else 'as fast as possible'}, daemon via "

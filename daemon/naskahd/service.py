@@ -178,12 +178,12 @@ class Daemon:
     def _process_due(self) -> None:
         """File what is due, a batch at a time, two batches in flight: the next batch's
         stores run on the store threads while this thread finishes the previous one."""
-        pending: tuple[list[Ready], Batch] | None = None
+        pending: Batch | None = None
         try:
             while True:
                 now = time.monotonic()
                 due = self.settler.due(now, limit=BATCH)
-                busy = {item.relpath for item in pending[0]} if pending else set()
+                busy = {item.relpath for item in pending.items} if pending else set()
                 ready: list[Ready] = []
                 for cand in due:
                     if cand.relpath in busy:  # being taken by the batch in flight: its outcome decides
@@ -193,25 +193,25 @@ class Daemon:
                     item = self._examine(cand, now)
                     if item is not None:
                         ready.append(item)
-                previous, pending = pending, ((ready, self.filer.begin(ready)) if ready else None)
+                previous, pending = pending, (self.filer.begin(ready) if ready else None)
                 if previous is not None:
-                    self._finish(*previous)
+                    self._finish(previous)
                 if pending is None and not due:
                     return
                 self._drain_events()  # keep the queue short during a burst
                 self._heartbeat()
         finally:
             if pending is not None:  # only if an exception is on its way out
-                self._finish(*pending)
+                self._finish(pending)
 
-    def _finish(self, ready: list[Ready], batch: Batch) -> None:
+    def _finish(self, batch: Batch) -> None:
         try:
             results = self.filer.finish(batch)
         except Exception as exc:  # e.g. the register's disk is full at the final commit
             # Whatever the batch left half-done is a STAGED row; seeing the same scan
             # again finishes that row (filing.Filer._is_unfinished), never refiles it.
-            self.log.error("filing.batch_failed", error=str(exc), files=len(ready))
-            results = [Result(item, Outcome.FAILED, str(exc)) for item in ready]
+            self.log.error("filing.batch_failed", error=str(exc), files=len(batch.items))
+            results = [Result(item, Outcome.FAILED, str(exc)) for item in batch.items]
         for result in results:
             self._after(result)
 

@@ -894,8 +894,9 @@ def _seal_payload(
     (hashing the plaintext, hashing the ciphertext, writing) runs on the batch just
     encrypted (hashlib and file writes drop the GIL) while this thread reads and encrypts
     the next one, with a helper thread encrypting half of each batch (``encrypt_into``
-    drops the GIL too, so the two halves run on two cores). A hash that is not asked for (None) is no stage and no thread: without
-    digests the pipeline is this thread and one writer.
+    drops the GIL too, so the two halves run on two cores). A hash that is not asked for
+    (None) is no stage and no thread: without digests the pipeline is this thread, the
+    helper and one writer.
     Returns (plaintext size, ciphertext size) of the payload after the nonce.
     """
     aead = ChaCha20Poly1305(key)

@@ -340,14 +340,19 @@ def test_decrypt_killed_midway_leaves_no_plaintext(tmp_path: Path) -> None:
             w.write(blob[: len(blob) // 2])  # half the file: plaintext chunks are being written
             w.flush()
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # until the decryptor has read what we wrote
-                time.sleep(0.2)
-                with open(f"/proc/{proc.pid}/io") as io:
-                    written = int(next(line for line in io if line.startswith("wchar:")).split()[1])
-                if written >= 1024 * 1024:
+            while time.monotonic() < deadline:  # until it holds an output file in `out` with plaintext in it
+                time.sleep(0.1)
+                sizes = []
+                for fd in Path(f"/proc/{proc.pid}/fd").iterdir():
+                    try:  # O_TMPFILE shows as "out/#123 (deleted)"
+                        if os.readlink(fd).startswith(f"{out}/"):
+                            sizes.append(os.stat(fd).st_size)
+                    except FileNotFoundError:  # closed meanwhile
+                        pass
+                if sizes and max(sizes) >= 1024 * 1024:
                     break
             else:
-                pytest.fail("the decryptor wrote no plaintext within 30 s")
+                pytest.fail("the decryptor wrote no plaintext into the output folder within 30 s")
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
     except BrokenPipeError:

@@ -102,3 +102,41 @@ def test_postpone_looks_again_later_and_keeps_the_quiet_time() -> None:
     assert s.due(3.9) == [] and s.next_due() == 4.0
     assert s.due(4.0) == [cand]
     assert s.observe(cand, SIG, 4.0) is Verdict.STABLE  # its quiet time ran from 0.0
+
+
+def test_a_quiet_file_is_offered_for_an_early_copy_once_halfway_through_settle() -> None:
+    s = Settler(2.0, 600)
+    s.touch("a", SIG, now=0.0)
+    assert s.next_early() == 1.0
+    assert s.early(0.99) == []
+    (cand,) = s.early(1.0)
+    assert cand.relpath == "a" and cand.signature == SIG
+    assert s.early(1.5) == [] and s.next_early() is None
+    s.touch("a", SIG, now=1.5)  # an event for a write already seen: not offered again
+    assert s.early(5.0) == []
+    (due,) = s.due(2.0)  # the early offer does not move the due time
+    assert s.observe(due, SIG, 2.0) is Verdict.STABLE
+
+
+def test_a_change_offers_the_new_version_after_a_new_half_quiet_time() -> None:
+    s = Settler(2.0, 600)
+    s.touch("a", SIG, now=0.0)
+    assert [c.relpath for c in s.early(1.0)] == ["a"]
+    s.touch("a", GROWN, now=1.2)  # changed after its early copy
+    assert s.early(2.1) == []
+    (cand,) = s.early(2.2)
+    assert cand.signature == GROWN
+    # A change seen only when due (no event: polling, lost events) also re-offers it.
+    (due,) = s.due(3.2)
+    assert s.observe(due, SIG, 3.2) is Verdict.WAIT
+    assert s.early(4.19) == [] and [c.signature for c in s.early(4.2)] == [SIG]
+
+
+def test_held_restarted_and_forgotten_candidates_are_not_offered_early() -> None:
+    s = Settler(2.0, 600)
+    for rel in ("held", "restarted", "gone"):
+        s.touch(rel, SIG, now=0.0)
+    s.hold(s.candidates["held"])
+    s.restart(s.candidates["restarted"], now=0.5)  # signature unknown until it is looked at again
+    s.forget("gone")
+    assert s.early(1.0) == [] and s.next_early() is None

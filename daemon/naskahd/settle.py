@@ -6,6 +6,11 @@ no retry limit: a file that keeps changing is watched until it stops. After it i
 stable, the content check (``complete.py``) must also pass; a scan that starts like a
 known format but stays incomplete is sent to review only after it has been quiet for
 ``incomplete_after_seconds``: a file that is still changing is never given up on.
+
+Halfway through its quiet time a candidate is also offered once for an early copy
+(``early``): filing may copy it into the archive ahead, and uses that copy only if the
+file is still the very same (same signature) when it is due. Nothing is taken early:
+the copy is a temp file until the file is due, stable and registered.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from enum import Enum
+
+# A candidate quiet for this fraction of settle_seconds is offered for an early copy.
+EARLY_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class Candidate:
     due: float = 0.0
     failures: int = 0  # consecutive failed attempts to take it (I/O errors), for backoff
     held: bool = False  # parked until the next scan or event (e.g. exempt without recipient)
+    early_at: float | None = None  # when it is offered for an early copy (None: offered already)
     incomplete: str | None = None  # the content check's last reason, while incomplete
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -55,6 +64,7 @@ class Settler:
         self.incomplete_after = incomplete_after_seconds
         self.candidates: dict[str, Candidate] = {}
         self._heap: list[tuple[float, int, str]] = []
+        self._early_heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
 
     def __len__(self) -> int:
@@ -63,6 +73,13 @@ class Settler:
     def _schedule(self, cand: Candidate, due: float) -> None:
         cand.due = due
         heapq.heappush(self._heap, (due, next(self._seq), cand.relpath))
+
+    def _new_signature(self, cand: Candidate, signature: Signature, now: float) -> None:
+        """``signature`` seen first, or changed, at ``now``: a whole new quiet time."""
+        cand.signature, cand.changed_at, cand.held, cand.incomplete = signature, now, False, None
+        self._schedule(cand, now + self.settle)
+        cand.early_at = now + self.settle * EARLY_FRACTION
+        heapq.heappush(self._early_heap, (cand.early_at, next(self._seq), cand.relpath))
 
     def touch(self, relpath: str, signature: Signature, now: float) -> None:
         """An event or a scan saw ``relpath`` with ``signature``.
@@ -73,18 +90,17 @@ class Settler:
         """
         cand = self.candidates.get(relpath)
         if cand is None:
-            cand = self.candidates[relpath] = Candidate(relpath, signature=signature, changed_at=now)
-            self._schedule(cand, now + self.settle)
+            cand = self.candidates[relpath] = Candidate(relpath)
+            self._new_signature(cand, signature, now)
         elif signature != cand.signature:
-            cand.signature, cand.changed_at, cand.held, cand.incomplete = signature, now, False, None
-            self._schedule(cand, now + self.settle)
+            self._new_signature(cand, signature, now)
         elif cand.held:
             cand.held = False
             self._schedule(cand, now)
 
     def restart(self, cand: Candidate, now: float) -> None:
         """The file changed under us while it was being taken: a whole new quiet time."""
-        cand.changed_at, cand.signature, cand.incomplete = now, None, None
+        cand.changed_at, cand.signature, cand.incomplete, cand.early_at = now, None, None, None
         self._schedule(cand, now + self.settle)
 
     def postpone(self, cand: Candidate, now: float) -> None:
@@ -113,13 +129,31 @@ class Settler:
             heapq.heappop(self._heap)
         return None
 
+    def early(self, now: float) -> list[Candidate]:
+        """Candidates quiet for ``EARLY_FRACTION`` of their settle time, each once per
+        signature: their copy may be made ahead, to be used only if they are unchanged when due."""
+        out: list[Candidate] = []
+        while self._early_heap and self._early_heap[0][0] <= now:
+            at, _, relpath = heapq.heappop(self._early_heap)
+            cand = self.candidates.get(relpath)
+            if cand is not None and cand.early_at == at and not cand.held and cand.signature is not None:
+                cand.early_at = None
+                out.append(cand)
+        return out
+
+    def next_early(self) -> float | None:
+        while self._early_heap:
+            at, _, relpath = self._early_heap[0]
+            cand = self.candidates.get(relpath)
+            if cand is not None and cand.early_at == at and not cand.held:
+                return at
+            heapq.heappop(self._early_heap)
+        return None
+
     def observe(self, cand: Candidate, signature: Signature, now: float) -> Verdict:
         """Compare a fresh stat with the last one. Stable means unchanged for settle_seconds."""
         if signature != cand.signature:
-            cand.signature = signature
-            cand.changed_at = now
-            cand.incomplete = None
-            self._schedule(cand, now + self.settle)
+            self._new_signature(cand, signature, now)
             return Verdict.WAIT
         quiet_until = cand.changed_at + self.settle
         if now < quiet_until:

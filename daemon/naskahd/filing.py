@@ -16,6 +16,11 @@ thread (``finish``): the daemon begins the next batch before it finishes this on
 the disk work of one overlaps the register work of the other. The register keeps one
 writer.
 
+Step 1 may also have been done early (``prestore``), on the early thread, while the file
+sat out the second half of its settle time: ``begin`` uses that copy only if the file is
+still the very same (same signature and category) when it is due, and throws it away
+otherwise. Until then it is only a temp file, like any copy before step 2.
+
 A crash before 2 leaves orphan temp files (removed at start-up: the sources are still in
 the drop folder). A crash after 2 leaves STAGED rows, which ``reconcile()`` finishes from
 the temp file or, failing that, from the source. Agenda numbers are allocated in the
@@ -56,6 +61,10 @@ CHUNK = 1 << 20
 # work that drops the GIL, so a batch's stores overlap each other's fsync, and the next
 # batch's stores overlap this one's register work (see Filer.begin).
 STORE_THREADS = 2
+# Early copies (Filer.prestore) run on their own thread, so a due batch never queues behind
+# them; at most EARLY_MAX at a time (each is a temp file in the archive until it is used).
+EARLY_THREADS = 1
+EARLY_MAX = 2048
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -106,6 +115,22 @@ class Batch:
 
     items: tuple[Ready, ...]
     stored: Future[tuple[list[Result], list[_Stored]]]  # Filer._sync_stores
+
+
+@dataclass(frozen=True)
+class _Early:
+    """Step 1 done ahead for ``item`` (Filer.prestore), before the file was due."""
+
+    item: Ready
+    stored: Future[_Stored | Result]
+
+
+def _discard_copy(future: Future[_Stored | Result]) -> None:
+    """Remove the temp file of a finished store that will not be used."""
+    if not future.cancelled() and future.exception() is None:
+        r = future.result()
+        if isinstance(r, _Stored):
+            r.staged.discard()
 
 
 def utcnow() -> dt.datetime:
@@ -164,12 +189,17 @@ class Filer:
         self.clock = clock
         self.log = get_logger("filing")
         self._pool: ThreadPoolExecutor | None = None
+        self._early_pool: ThreadPoolExecutor | None = None
+        self._early: dict[str, _Early] = {}  # relpath -> its early copy
 
     def close(self) -> None:
-        """Stop the store threads (after the batches begun are finished)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        """Stop the store threads (after the batches begun are finished); remove early copies."""
+        for relpath in list(self._early):
+            self.discard_early(relpath)
+        for pool in (self._early_pool, self._pool):
+            if pool is not None:
+                pool.shutdown()  # the early copies not started were cancelled just above
+        self._pool = self._early_pool = None
 
     # -- paths ---------------------------------------------------------------------------
     def source_path(self, relpath: str | bytes) -> Path:
@@ -323,11 +353,70 @@ class Filer:
         """
         if self._pool is None:
             self._pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="naskahd-store")
-        stores = [self._pool.submit(self._store, item) for item in items]
-        # Queued behind the stores (first in, first out), so it cannot wait on work queued after it.
+        stores: list[tuple[Ready, Future[_Stored | Result]]] = []
+        for item in items:
+            early = self._early.pop(item.relpath, None)
+            if early is not None and (early.item.signature, early.item.category) == (item.signature, item.category):
+                # Still the very file that was copied. An early copy not started yet (the
+                # early thread is busy with a large file) is copied now on the store threads.
+                if not early.stored.cancel():
+                    stores.append((item, early.stored))
+                    continue
+            elif early is not None:
+                self._discard(early)
+            stores.append((item, self._pool.submit(self._store, item)))
+        # Queued behind the stores (first in, first out), so it cannot wait on work queued
+        # after it; early copies run on their own thread, which never waits on this one.
         return Batch(tuple(items), self._pool.submit(self._sync_stores, stores))
 
-    def _sync_stores(self, stores: list[Future[_Stored | Result]]) -> tuple[list[Result], list[_Stored]]:
+    # -- step 1 ahead of time ------------------------------------------------------------------
+    def prestore(self, item: Ready) -> None:
+        """Start step 1 for ``item`` now, before it is due (settle.Settler.early).
+
+        The copy is made and fsynced on the early thread while the file sits out the rest
+        of its settle time; ``begin`` uses it if the file is unchanged when due. A burst's
+        copying is then done by the time its files are due, and only the register work is
+        left. Nothing is registered or removed here: a crash leaves an orphan temp file,
+        which reconcile() removes.
+        """
+        self.discard_early(item.relpath)
+        if len(self._early) >= EARLY_MAX:
+            return  # copied when due, as without early copies
+        if self._early_pool is None:
+            self._early_pool = ThreadPoolExecutor(EARLY_THREADS, thread_name_prefix="naskahd-early")
+        self._early[item.relpath] = _Early(item, self._early_pool.submit(self._store_synced, item))
+
+    def _store_synced(self, item: Ready) -> _Stored | Result:
+        r = self._store(item)
+        return self._synced(r) if isinstance(r, _Stored) else r
+
+    def discard_early(self, relpath: str) -> None:
+        """Throw away ``relpath``'s early copy, if any (the file changed, went, or was reviewed)."""
+        early = self._early.pop(relpath, None)
+        if early is not None:
+            self._discard(early)
+
+    def prune_early(self, signature_of: Callable[[str], Signature | None]) -> None:
+        """Throw away the early copies of files whose signature is no longer the copied one."""
+        for relpath, early in list(self._early.items()):
+            if signature_of(relpath) != early.item.signature:
+                self.discard_early(relpath)
+
+    @staticmethod
+    def _discard(early: _Early) -> None:
+        if not early.stored.cancel():  # running or done: its temp file goes when it is done
+            early.stored.add_done_callback(_discard_copy)
+
+    def _synced(self, s: _Stored) -> _Stored | Result:
+        """``s`` with its copy fsynced, or a FAILED result with the temp file removed."""
+        try:
+            s.staged.sync(folder=False)  # the folder's entry is made durable by the final rename's fsync
+        except OSError as exc:
+            s.staged.discard()
+            return Result(s.item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
+        return s
+
+    def _sync_stores(self, stores: list[tuple[Ready, Future[_Stored | Result]]]) -> tuple[list[Result], list[_Stored]]:
         """The end of step 1, on a store thread: fsync the batch's copies, all written first.
 
         Each copy's writeback was started when it was written, so by now most of the data
@@ -338,12 +427,13 @@ class Filer:
         results: list[Result] = []
         written: list[_Stored] = []
         error: BaseException | None = None
-        for future in stores:
+        for item, future in stores:
             try:
                 r = future.result()
             except BaseException as exc:  # a bug in _store: no row for anything in the batch
                 error = error or exc
                 continue
+            r.item = item  # an early copy was made for an item without the content check's type
             if isinstance(r, Result):
                 results.append(r)
             else:
@@ -354,13 +444,11 @@ class Filer:
             raise error
         stored: list[_Stored] = []
         for s in written:
-            try:
-                s.staged.sync(folder=False)  # the folder's entry is made durable by the final rename's fsync
-            except OSError as exc:
-                s.staged.discard()
-                results.append(Result(s.item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror)))
-                continue
-            stored.append(s)
+            r = self._synced(s)  # nothing left to do for an early copy: it was fsynced
+            if isinstance(r, Result):
+                results.append(r)
+            else:
+                stored.append(r)
         return results, stored
 
     def finish(self, batch: Batch) -> list[Result]:

@@ -243,6 +243,28 @@ def test_file_rewritten_after_it_was_taken_is_a_new_document(daemon_factory) -> 
     assert docs[0]["archive_path"] != docs[1]["archive_path"]
 
 
+def test_a_file_rewritten_after_its_early_copy_is_filed_with_its_final_content(daemon_factory) -> None:
+    """Halfway through settle the daemon copies a quiet file ahead (Filer.prestore); a
+    change before it is due throws that copy away: the final content is filed, once."""
+    d = daemon_factory(settle=3.0)
+    first, final = os.urandom(40_000), os.urandom(40_000)
+    path = drop_file(d, "masuk/rewritten.pdf", first)
+
+    def temps() -> list[Path]:
+        return [p for p in all_files(d.archive) if p.name.startswith(".naskahd-tmp-")]
+
+    wait_until(temps, timeout=10, what="the early copy", daemon=d)
+    assert d.documents() == [] and path.exists()
+    with open(path, "r+b") as f:  # same size and inode, new content
+        f.write(final)
+    d.wait_event("document.registered")
+    time.sleep(1.0)  # room for a wrong second registration, and for the stale copy's removal
+    docs = d.documents()
+    assert [x["sha256"] for x in docs] == [sha(final)]
+    assert (d.archive / docs[0]["archive_path"]).read_bytes() == final
+    assert temps() == [] and not path.exists()
+
+
 def test_exempt_scans_wait_without_a_recipient(daemon_factory) -> None:
     d = daemon_factory()
     path = drop_file(d, "dikecualikan/rahasia.pdf", b"secret letter")

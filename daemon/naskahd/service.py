@@ -128,12 +128,13 @@ class Daemon:
                 self.events.put(watch.Scan(str(self.config.drop), "periodic"))
                 next_rescan = now + self.config.rescan_seconds
             self._drain_events()
+            self._copy_early()
             self._process_due()
             self._heartbeat()
             self._wait()
 
     def _wait(self) -> None:
-        due = self.settler.next_due()
+        due = min((t for t in (self.settler.next_due(), self.settler.next_early()) if t is not None), default=None)
         timeout = 0.5 if due is None else max(0.0, min(0.5, due - time.monotonic()))
         if timeout > 0:
             try:
@@ -175,6 +176,26 @@ class Daemon:
             if not stat.S_ISDIR(st.st_mode):
                 self.settler.touch(rel, Signature.of(st), now)
 
+    def _copy_early(self) -> None:
+        """Start the archive copy of files quiet for half their settle time (Filer.prestore).
+
+        Only a copy: the file is taken when it is due and stable, and the copy is used
+        only if the file is still the very same then. Nothing here is shown to a person:
+        whatever is wrong with a file is found when it is due.
+        """
+        for cand in self.settler.early(time.monotonic()):
+            rel = cand.relpath
+            try:
+                st = os.lstat(self.config.drop / rel)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size == 0 or Signature.of(st) != cand.signature:
+                continue
+            category = classify(rel, self.config.rules)
+            if category is None or (category == EXEMPT and not self.filer.recipients):
+                continue
+            self.filer.prestore(Ready(rel, category, cand.signature))
+
     def _process_due(self) -> None:
         """File what is due, a batch at a time, two batches in flight: the next batch's
         stores run on the store threads while this thread finishes the previous one."""
@@ -199,6 +220,7 @@ class Daemon:
                 if pending is None and not due:
                     return
                 self._drain_events()  # keep the queue short during a burst
+                self._copy_early()
                 self._heartbeat()
         finally:
             if pending is not None:  # only if an exception is on its way out
@@ -299,6 +321,7 @@ class Daemon:
 
     def _forget(self, rel: str) -> None:
         self.settler.forget(rel)
+        self.filer.discard_early(rel)
         self.held.pop(rel, None)
         self.failing.pop(rel, None)
 
@@ -329,6 +352,8 @@ class Daemon:
         if now < self._heartbeat_due:
             return
         self._heartbeat_due = now + HEARTBEAT_SECONDS
+        # Early copies of files that changed since (or went without an event) are thrown away.
+        self.filer.prune_early(lambda rel: c.signature if (c := self.settler.candidates.get(rel)) else None)
         problems = list(self.problems)
         problems += [
             _("cannot file {path}: {error} (retrying)").format(path=self._shown(p), error=e)

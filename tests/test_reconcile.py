@@ -239,7 +239,7 @@ def test_batches_begun_before_the_previous_one_is_finished(tmp_path: Path) -> No
 
 
 def test_a_failed_rename_leaves_that_row_staged_for_reconcile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Step 3 fails for one document (on the publish thread): its row stays STAGED with its
+    """Step 3 fails for one document: its row stays STAGED with its
     agenda number, its source stays; the others are filed; reconcile() finishes it."""
     import errno
 

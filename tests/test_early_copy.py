@@ -160,3 +160,28 @@ def test_an_early_copy_still_queued_when_due_is_made_on_the_store_threads(tmp_pa
     release.set()
     filer.close()
     assert temps(cfg) == [] and (cfg.drop / large).exists()
+
+
+def test_an_early_copy_that_failed_is_tried_again_when_due(tmp_path: Path) -> None:
+    """An early attempt decides nothing: e.g. the archive was full then, and is not now."""
+    import errno
+
+    cfg, filer, clock, rels = setup(tmp_path, n=1)
+    (rel,) = rels
+    real = durable.Staged
+
+    def full(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    durable.Staged = full  # type: ignore[misc]
+    try:
+        filer.prestore(item(cfg, rel))
+        wait_early(filer)
+    finally:
+        durable.Staged = real  # type: ignore[misc]
+    clock.now = DUE
+    (result,) = filer.file_batch([item(cfg, rel)])
+    filer.close()
+    assert result.outcome is Outcome.FILED
+    (doc,) = documents(cfg)
+    assert doc.received_at.replace(tzinfo=dt.UTC) == DUE and not (cfg.drop / rel).exists()

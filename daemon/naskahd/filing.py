@@ -353,18 +353,18 @@ class Filer:
         """
         if self._pool is None:
             self._pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="naskahd-store")
-        stores: list[tuple[Ready, Future[_Stored | Result]]] = []
+        stores: list[tuple[Ready, Future[_Stored | Result], bool]] = []  # (item, its step 1, early?)
         for item in items:
             early = self._early.pop(item.relpath, None)
             if early is not None and (early.item.signature, early.item.category) == (item.signature, item.category):
                 # Still the very file that was copied. An early copy not started yet (the
                 # early thread is busy with a large file) is copied now on the store threads.
                 if not early.stored.cancel():
-                    stores.append((item, early.stored))
+                    stores.append((item, early.stored, True))
                     continue
             elif early is not None:
                 self._discard(early)
-            stores.append((item, self._pool.submit(self._store, item)))
+            stores.append((item, self._pool.submit(self._store, item), False))
         # Queued behind the stores (first in, first out), so it cannot wait on work queued
         # after it; early copies run on their own thread, which never waits on this one.
         return Batch(tuple(items), self._pool.submit(self._sync_stores, stores))
@@ -416,7 +416,9 @@ class Filer:
             return Result(s.item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
         return s
 
-    def _sync_stores(self, stores: list[tuple[Ready, Future[_Stored | Result]]]) -> tuple[list[Result], list[_Stored]]:
+    def _sync_stores(
+        self, stores: list[tuple[Ready, Future[_Stored | Result], bool]]
+    ) -> tuple[list[Result], list[_Stored]]:
         """The end of step 1, on a store thread: fsync the batch's copies, all written first.
 
         Each copy's writeback was started when it was written, so by now most of the data
@@ -427,9 +429,11 @@ class Filer:
         results: list[Result] = []
         written: list[_Stored] = []
         error: BaseException | None = None
-        for item, future in stores:
+        for item, future, early in stores:
             try:
                 r = future.result()
+                if early and isinstance(r, Result):  # an early attempt decides nothing: try now
+                    r = self._store(item)
             except BaseException as exc:  # a bug in _store: no row for anything in the batch
                 error = error or exc
                 continue

@@ -144,10 +144,10 @@ def test_an_early_copy_still_queued_when_due_is_made_on_the_store_threads(tmp_pa
     release = threading.Event()
     real = filer._store
 
-    def store(it: Ready):  # type: ignore[no-untyped-def]
+    def store(it: Ready, check: bool = False):  # type: ignore[no-untyped-def]
         if it.relpath == large:
             assert release.wait(timeout=30)
-        return real(it)
+        return real(it, check)
 
     filer._store = store  # type: ignore[method-assign]
     filer.prestore(item(cfg, large))
@@ -185,3 +185,22 @@ def test_an_early_copy_that_failed_is_tried_again_when_due(tmp_path: Path) -> No
     assert result.outcome is Outcome.FILED
     (doc,) = documents(cfg)
     assert doc.received_at.replace(tzinfo=dt.UTC) == DUE and not (cfg.drop / rel).exists()
+
+
+def test_the_early_copy_brings_the_content_check_of_the_bytes_it_copied(tmp_path: Path) -> None:
+    """The same bytes give the same verdict: when due, the daemon need not read them again."""
+    cfg, filer, _clock, rels = setup(tmp_path, n=2)
+    assert cfg.content_check
+    unknown, cut = rels
+    (cfg.drop / cut).write_bytes(b"%PDF-1.7\n" + os.urandom(5000))  # a PDF without its end
+    assert filer.early_check(cut, item(cfg, cut).signature) is None  # nothing copied early yet
+    for rel in rels:
+        filer.prestore(item(cfg, rel))
+    wait_early(filer)
+    verdict = filer.early_check(cut, item(cfg, cut).signature)
+    assert verdict is not None and verdict.kind == "pdf" and not verdict.complete
+    verdict = filer.early_check(unknown, item(cfg, unknown).signature)
+    assert verdict is not None and verdict.kind is None and verdict.complete
+    (cfg.drop / cut).write_bytes(b"%PDF-1.7\n" + os.urandom(5001))  # changed: that verdict is not its
+    assert filer.early_check(cut, item(cfg, cut).signature) is None
+    filer.close()

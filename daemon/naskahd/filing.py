@@ -46,7 +46,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import durable, naming
+from naskahd import complete, durable, naming
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.i18n import _
@@ -104,6 +104,7 @@ class _Stored:
     size: int
     received_at: dt.datetime
     sealed: Any = None  # age.Sealed for exempt documents
+    completeness: complete.Completeness | None = None  # made by an early copy (Filer.early_check)
     doc: Document | None = None
     duplicate_of: Document | None = None
     result: Result | None = field(default=None)
@@ -210,7 +211,8 @@ class Filer:
         return self.config.archive / category / f"{local.year:04d}" / f"{local.month:02d}"
 
     # -- step 1: copy or encrypt into a temp file ----------------------------------------------
-    def _store(self, item: Ready) -> _Stored | Result:
+    def _store(self, item: Ready, check: bool = False) -> _Stored | Result:
+        """Step 1 for ``item``; with ``check``, the content check too, on the same open file."""
         exempt = item.category == EXEMPT
         if exempt and not self.recipients:
             return Result(item, Outcome.HELD, self.config.recipient_problem or "")
@@ -250,8 +252,9 @@ class Filer:
                 if sealed is not None:
                     # Read the written ciphertext back and open it with the file key still in
                     # memory: the plaintext is removed only if this reproduces its hash.
-                    with open(staged.path, "rb") as check:
-                        age.verify_sealed(check, sealed)
+                    with open(staged.path, "rb") as written:
+                        age.verify_sealed(written, sealed)
+                completeness = complete.check_fd(fd, size) if check else None
                 if Signature.of(os.fstat(fd)) != item.signature or size != item.signature.size:
                     staged.discard()
                     return Result(item, Outcome.CHANGED, _("it changed while it was being copied"))
@@ -266,7 +269,7 @@ class Filer:
             # Renamed or replaced while being copied: no row; the new name is found by events.
             staged.discard()
             return Result(item, Outcome.GONE)
-        return _Stored(item, staged, sha, size, received_at, sealed)
+        return _Stored(item, staged, sha, size, received_at, sealed, completeness)
 
     @staticmethod
     def _copy(src: Any, dst: Any) -> tuple[str, int]:
@@ -387,8 +390,24 @@ class Filer:
         self._early[item.relpath] = _Early(item, self._early_pool.submit(self._store_synced, item))
 
     def _store_synced(self, item: Ready) -> _Stored | Result:
-        r = self._store(item)
+        r = self._store(item, check=self.config.content_check)
         return self._synced(r) if isinstance(r, _Stored) else r
+
+    def early_check(self, relpath: str, signature: Signature | None) -> complete.Completeness | None:
+        """The content check's verdict (complete.Completeness) made by ``relpath``'s early
+        copy, if that copy is done and was made of the file with ``signature``; else None.
+
+        The same bytes give the same verdict: the daemon need not read them again. Whether
+        a writer still holds the file open is a question of now, not of the bytes: it is
+        asked again when the file is due (service.Daemon._completeness).
+        """
+        early = self._early.get(relpath)
+        if early is None or early.item.signature != signature or not early.stored.done():
+            return None
+        if early.stored.cancelled() or early.stored.exception() is not None:
+            return None
+        r = early.stored.result()
+        return r.completeness if isinstance(r, _Stored) else None
 
     def discard_early(self, relpath: str) -> None:
         """Throw away ``relpath``'s early copy, if any (the file changed, went, or was reviewed)."""

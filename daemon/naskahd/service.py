@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from naskahd import durable, naming, watch
+from naskahd import complete, durable, naming, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
@@ -264,7 +264,7 @@ class Daemon:
             self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"))
             return None
         try:
-            kind, reason = self._completeness(path, st.st_size)
+            kind, reason = self._completeness(path, st.st_size, self.filer.early_check(rel, cand.signature))
         except OSError as exc:
             self._failed(cand, _("cannot read it: {error}").format(error=exc.strerror), now)
             return None
@@ -279,17 +279,19 @@ class Daemon:
             return None
         return Ready(rel, category, cand.signature or Signature.of(st), kind)
 
-    def _completeness(self, path: Path, size: int) -> tuple[str | None, str | None]:
-        """(detected type, why it is not complete yet or None). OSError: cannot read it."""
+    def _completeness(self, path: Path, size: int, known: complete.Completeness | None = None) -> tuple[str | None, str | None]:
+        """(detected type, why it is not complete yet or None). OSError: cannot read it.
+
+        ``known``: the content check's verdict on these very bytes, made with the file's
+        early copy (filing.Filer.early_check); the bytes are not read again.
+        """
         if size == 0:
             return None, _("the file is empty (0 bytes): scan the letter again")
         if not self.config.content_check:
             return None, None
-        from naskahd import complete, samba
-
         in_use = _("a program or a scanner still has it open for writing")
         try:
-            verdict = complete.check(path)
+            verdict = known or complete.check(path)
         except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
             return None, in_use
         if not verdict.complete:

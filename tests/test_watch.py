@@ -115,3 +115,48 @@ def test_relative_agrees_with_relpath_and_skips_own_folders(tmp_path: Path) -> N
     }
     for path, rel in cases.items():
         assert relative(config, path) == rel, path
+
+
+def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Path) -> None:
+    """watchdog is told not to hold moves for pairing (watch.MOVE_PAIRING_SECONDS): every
+    rename into place still reports its new name, and a folder renamed inside the drop
+    folder is still watched under its new name, paired or not."""
+    import queue
+    import time
+    from zoneinfo import ZoneInfo
+
+    from naskahd.config import Config
+    from naskahd.watch import Scan, Touch, Watcher
+
+    drop = tmp_path / "drop"
+    (drop / "masuk" / "old folder").mkdir(parents=True)
+    config = Config(source="test", drop=drop, archive=tmp_path / "a", state=tmp_path / "s", office_name="x",
+                    timezone=ZoneInfo("UTC"), ignore=("*.part",), watch_mode="inotify")
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    watcher = Watcher(config, events)
+    watcher.start()
+    seen: list[object] = []
+
+    def wait_for(wanted: object) -> None:
+        deadline = time.monotonic() + 30
+        while wanted not in seen:
+            assert time.monotonic() < deadline, f"no {wanted} in {seen[-5:]}"
+            try:
+                seen.append(events.get(timeout=0.1))
+            except queue.Empty:
+                pass
+
+    try:
+        names = [f"scan {i:03d}.pdf" for i in range(300)]
+        for name in names:  # a scanner's way: a temporary name, renamed when complete
+            (drop / "masuk" / (name + ".part")).write_bytes(b"%PDF-1.4 " + name.encode())
+            os.rename(drop / "masuk" / (name + ".part"), drop / "masuk" / name)
+        for name in names:
+            wait_for(Touch(str(drop / "masuk" / name)))
+        os.rename(drop / "masuk" / "old folder", drop / "masuk" / "new folder")
+        (drop / "masuk" / "new folder" / "inside.pdf").write_bytes(b"%PDF-1.4 inside")
+        wait_for(Touch(str(drop / "masuk" / "new folder" / "inside.pdf")))
+        assert not any(isinstance(e, Touch) and "old folder" in e.path for e in seen)
+        assert all(isinstance(e, (Touch, Scan)) for e in seen)
+    finally:
+        watcher.stop()

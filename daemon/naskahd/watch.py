@@ -24,6 +24,15 @@ from watchdog.observers.api import BaseObserver
 from naskahd.classify import is_ignored
 from naskahd.config import DUPLICATES_FOLDER, REVIEW_FOLDER, Config
 
+# watchdog holds each IN_MOVED_FROM for this long, to pair it with its IN_MOVED_TO, and
+# every later event waits behind one not paired yet; each pairing also scans the whole
+# queue of waiting events. A burst of scans renamed into place (``name.part`` -> ``name``)
+# then waits up to 0.5 s and costs CPU quadratic in the burst (2,000 renames: 0.86 s of
+# CPU, against 0.2 s without the wait; docs/benchmarks-filing.md). naskahd needs no
+# pairing: a move only says "look at the new name" (an unpaired IN_MOVED_TO is reported
+# as created, which it is to naskahd), so events are never held.
+MOVE_PAIRING_SECONDS = 0.0
+
 # Filesystems where the kernel never sees the writes (they happen on another host), so
 # inotify stays silent: NFS, SMB/CIFS, and FUSE in general (sshfs, ...).
 REMOTE_FSTYPES = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre")
@@ -146,6 +155,16 @@ class _OverflowSpotter(logging.Handler):
             self.events.put(Scan(self.drop, "inotify queue overflow"))
 
 
+def _no_move_pairing_wait() -> None:
+    """Set watchdog's move-pairing wait (see MOVE_PAIRING_SECONDS), where it has one."""
+    try:
+        from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+    except ImportError:  # another watchdog: its own pairing, left as it is
+        return
+    if isinstance(getattr(InotifyMoveEventGrouper, "delay", None), (int, float)):
+        InotifyMoveEventGrouper.delay = MOVE_PAIRING_SECONDS
+
+
 class Watcher:
     """Owns the watchdog observer; puts Touch/Scan events on ``events``."""
 
@@ -164,6 +183,7 @@ class Watcher:
         else:
             from watchdog.observers.inotify import InotifyObserver
 
+            _no_move_pairing_wait()
             self.observer = InotifyObserver()
             logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spotter)
             logging.getLogger("watchdog.observers.inotify").addHandler(self._spotter)

@@ -1,6 +1,6 @@
 """Step 1 done early (Filer.prestore): used only for the very file that was copied.
 
-On a real tree and register. The copy made halfway through a file's settle time must be
+On a real tree and register. The copy made during a file's settle time must be
 thrown away, never registered, when the file changed, went or was reviewed before it was
 due; a crash with early copies outstanding leaves only orphan temp files.
 """

@@ -1,6 +1,6 @@
 """Stability decisions, with a fake clock: pure logic, no disk and no sleeps."""
 
-from naskahd.settle import Settler, Signature, Verdict
+from naskahd.settle import EARLY_FRACTION, Settler, Signature, Verdict
 
 SIG = Signature(size=10, mtime_ns=1, ctime_ns=1, ino=7)
 GROWN = Signature(size=20, mtime_ns=2, ctime_ns=2, ino=7)
@@ -104,39 +104,42 @@ def test_postpone_looks_again_later_and_keeps_the_quiet_time() -> None:
     assert s.observe(cand, SIG, 4.0) is Verdict.STABLE  # its quiet time ran from 0.0
 
 
-def test_a_quiet_file_is_offered_for_an_early_copy_once_halfway_through_settle() -> None:
-    s = Settler(2.0, 600)
+def test_a_quiet_file_is_offered_for_an_early_copy_once_before_it_is_due() -> None:
+    s = Settler(4.0, 600)
+    e = 4.0 * EARLY_FRACTION
+    assert 0 < e < 4.0
     s.touch("a", SIG, now=0.0)
-    assert s.next_early() == 1.0
-    assert s.early(0.99) == []
-    (cand,) = s.early(1.0)
+    assert s.next_early() == e
+    assert s.early(e - 0.01) == []
+    (cand,) = s.early(e)
     assert cand.relpath == "a" and cand.signature == SIG
-    assert s.early(1.5) == [] and s.next_early() is None
-    s.touch("a", SIG, now=1.5)  # an event for a write already seen: not offered again
-    assert s.early(5.0) == []
-    (due,) = s.due(2.0)  # the early offer does not move the due time
-    assert s.observe(due, SIG, 2.0) is Verdict.STABLE
+    assert s.early(e + 0.5) == [] and s.next_early() is None
+    s.touch("a", SIG, now=e + 0.5)  # an event for a write already seen: not offered again
+    assert s.early(9.0) == []
+    (due,) = s.due(4.0)  # the early offer does not move the due time
+    assert s.observe(due, SIG, 4.0) is Verdict.STABLE
 
 
-def test_a_change_offers_the_new_version_after_a_new_half_quiet_time() -> None:
-    s = Settler(2.0, 600)
+def test_a_change_offers_the_new_version_after_a_new_quiet_time() -> None:
+    s = Settler(4.0, 600)
+    e = 4.0 * EARLY_FRACTION
     s.touch("a", SIG, now=0.0)
-    assert [c.relpath for c in s.early(1.0)] == ["a"]
-    s.touch("a", GROWN, now=1.2)  # changed after its early copy
-    assert s.early(2.1) == []
-    (cand,) = s.early(2.2)
+    assert [c.relpath for c in s.early(e)] == ["a"]
+    s.touch("a", GROWN, now=e + 0.2)  # changed after its early copy
+    assert s.early(2 * e + 0.19) == []
+    (cand,) = s.early(2 * e + 0.2)
     assert cand.signature == GROWN
     # A change seen only when due (no event: polling, lost events) also re-offers it.
-    (due,) = s.due(3.2)
-    assert s.observe(due, SIG, 3.2) is Verdict.WAIT
-    assert s.early(4.19) == [] and [c.signature for c in s.early(4.2)] == [SIG]
+    (due,) = s.due(e + 4.2)
+    assert s.observe(due, SIG, e + 4.2) is Verdict.WAIT
+    assert s.early(2 * e + 4.19) == [] and [c.signature for c in s.early(2 * e + 4.2)] == [SIG]
 
 
 def test_held_restarted_and_forgotten_candidates_are_not_offered_early() -> None:
-    s = Settler(2.0, 600)
+    s = Settler(4.0, 600)
     for rel in ("held", "restarted", "gone"):
         s.touch(rel, SIG, now=0.0)
     s.hold(s.candidates["held"])
     s.restart(s.candidates["restarted"], now=0.5)  # signature unknown until it is looked at again
     s.forget("gone")
-    assert s.early(1.0) == [] and s.next_early() is None
+    assert s.early(3.9) == [] and s.next_early() is None

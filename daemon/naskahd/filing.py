@@ -17,7 +17,7 @@ the disk work of one overlaps the register work of the other. The register keeps
 writer.
 
 Step 1 may also have been done early (``prestore``), on the early thread, while the file
-sat out the second half of its settle time: ``begin`` uses that copy only if the file is
+sat out the rest of its settle time: ``begin`` uses that copy only if the file is
 still the very same (same signature and category) when it is due, and throws it away
 otherwise. Until then it is only a temp file, like any copy before step 2.
 

@@ -177,7 +177,8 @@ class Daemon:
                 self.settler.touch(rel, Signature.of(st), now)
 
     def _copy_early(self) -> None:
-        """Start the archive copy of files quiet for half their settle time (Filer.prestore).
+        """Start the archive copy of files quiet for part of their settle time (Filer.prestore,
+        settle.EARLY_FRACTION).
 
         Only a copy: the file is taken when it is due and stable, and the copy is used
         only if the file is still the very same then. Nothing here is shown to a person:

@@ -7,7 +7,7 @@ stable, the content check (``complete.py``) must also pass; a scan that starts l
 known format but stays incomplete is sent to review only after it has been quiet for
 ``incomplete_after_seconds``: a file that is still changing is never given up on.
 
-Halfway through its quiet time a candidate is also offered once for an early copy
+A quarter of the way through its quiet time a candidate is also offered once for an early copy
 (``early``): filing may copy it into the archive ahead, and uses that copy only if the
 file is still the very same (same signature) when it is due. Nothing is taken early:
 the copy is a temp file until the file is due, stable and registered.
@@ -21,8 +21,10 @@ import os
 from dataclasses import dataclass, field
 from enum import Enum
 
-# A candidate quiet for this fraction of settle_seconds is offered for an early copy.
-EARLY_FRACTION = 0.5
+# A candidate quiet for this fraction of settle_seconds is offered for an early copy: early
+# enough that one thread copies a burst before it is due, late enough that a writer's
+# short pauses do not each cost a copy (docs/benchmarks-filing.md has the A/B series).
+EARLY_FRACTION = 0.25
 
 
 @dataclass(frozen=True)

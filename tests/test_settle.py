@@ -120,19 +120,24 @@ def test_a_quiet_file_is_offered_for_an_early_copy_once_before_it_is_due() -> No
     assert s.observe(due, SIG, 4.0) is Verdict.STABLE
 
 
-def test_a_change_offers_the_new_version_after_a_new_quiet_time() -> None:
+def test_a_change_before_the_offer_moves_it_and_a_change_after_it_means_no_second_offer() -> None:
     s = Settler(4.0, 600)
     e = 4.0 * EARLY_FRACTION
     s.touch("a", SIG, now=0.0)
-    assert [c.relpath for c in s.early(e)] == ["a"]
-    s.touch("a", GROWN, now=e + 0.2)  # changed after its early copy
-    assert s.early(2 * e + 0.19) == []
-    (cand,) = s.early(2 * e + 0.2)
-    assert cand.signature == GROWN
-    # A change seen only when due (no event: polling, lost events) also re-offers it.
-    (due,) = s.due(e + 4.2)
-    assert s.observe(due, SIG, e + 4.2) is Verdict.WAIT
-    assert s.early(2 * e + 4.19) == [] and [c.signature for c in s.early(2 * e + 4.2)] == [SIG]
+    s.touch("a", GROWN, now=e - 0.5)  # still being written: the offer moves with the quiet time
+    assert s.early(e) == [] and s.next_early() == 2 * e - 0.5
+    assert [c.signature for c in s.early(2 * e - 0.5)] == [GROWN]
+    # Written to again after its early copy: a slow writer. Copied when due, not again early.
+    s.touch("a", SIG, now=2 * e)
+    assert s.early(100.0) == [] and s.next_early() is None
+    (due,) = s.due(2 * e + 4.0)
+    assert s.observe(due, SIG, 2 * e + 4.0) is Verdict.STABLE
+    # A change seen only when due (no event: polling, lost events) does not offer it either.
+    s.touch("b", SIG, now=0.0)
+    (cand,) = s.early(e)
+    (due,) = s.due(4.0)
+    assert s.observe(due, GROWN, 4.0) is Verdict.WAIT
+    assert s.early(100.0) == []
 
 
 def test_held_restarted_and_forgotten_candidates_are_not_offered_early() -> None:

@@ -7,10 +7,13 @@ stable, the content check (``complete.py``) must also pass; a scan that starts l
 known format but stays incomplete is sent to review only after it has been quiet for
 ``incomplete_after_seconds``: a file that is still changing is never given up on.
 
-A quarter of the way through its quiet time a candidate is also offered once for an early copy
+A quarter of the way through its quiet time a candidate is also offered for an early copy
 (``early``): filing may copy it into the archive ahead, and uses that copy only if the
 file is still the very same (same signature) when it is due. Nothing is taken early:
-the copy is a temp file until the file is due, stable and registered.
+the copy is a temp file until the file is due, stable and registered. Each candidate is
+offered once: a file that changes after its early copy is being written slowly (a
+scanner writing page by page), and copying it again at every pause would copy a growing
+file over and over; it is copied when it is due instead.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class Candidate:
     due: float = 0.0
     failures: int = 0  # consecutive failed attempts to take it (I/O errors), for backoff
     held: bool = False  # parked until the next scan or event (e.g. exempt without recipient)
-    early_at: float | None = None  # when it is offered for an early copy (None: offered already)
+    early_at: float | None = None  # when it is offered for an early copy (None: not, or not again)
+    early_offered: bool = False  # offered once already: never again (see the module's doc)
     incomplete: str | None = None  # the content check's last reason, while incomplete
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -80,8 +84,9 @@ class Settler:
         """``signature`` seen first, or changed, at ``now``: a whole new quiet time."""
         cand.signature, cand.changed_at, cand.held, cand.incomplete = signature, now, False, None
         self._schedule(cand, now + self.settle)
-        cand.early_at = now + self.settle * EARLY_FRACTION
-        heapq.heappush(self._early_heap, (cand.early_at, next(self._seq), cand.relpath))
+        if not cand.early_offered:
+            cand.early_at = now + self.settle * EARLY_FRACTION
+            heapq.heappush(self._early_heap, (cand.early_at, next(self._seq), cand.relpath))
 
     def touch(self, relpath: str, signature: Signature, now: float) -> None:
         """An event or a scan saw ``relpath`` with ``signature``.
@@ -132,14 +137,14 @@ class Settler:
         return None
 
     def early(self, now: float) -> list[Candidate]:
-        """Candidates quiet for ``EARLY_FRACTION`` of their settle time, each once per
-        signature: their copy may be made ahead, to be used only if they are unchanged when due."""
+        """Candidates quiet for ``EARLY_FRACTION`` of their settle time, each once: their
+        copy may be made ahead, to be used only if they are unchanged when due."""
         out: list[Candidate] = []
         while self._early_heap and self._early_heap[0][0] <= now:
             at, _, relpath = heapq.heappop(self._early_heap)
             cand = self.candidates.get(relpath)
             if cand is not None and cand.early_at == at and not cand.held and cand.signature is not None:
-                cand.early_at = None
+                cand.early_at, cand.early_offered = None, True
                 out.append(cand)
         return out
 

@@ -26,7 +26,7 @@ from enum import Enum
 
 # A candidate quiet for this fraction of settle_seconds is offered for an early copy: early
 # enough that one thread copies a burst before it is due, late enough that a writer's
-# short pauses do not each cost a copy (docs/benchmarks-filing.md has the A/B series).
+# short pause seldom costs a copy (docs/benchmarks-filing.md has the A/B series).
 EARLY_FRACTION = 0.25
 
 

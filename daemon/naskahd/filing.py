@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +66,13 @@ STORE_THREADS = 2
 # them; at most EARLY_MAX at a time (each is a temp file in the archive until it is used).
 EARLY_THREADS = 1
 EARLY_MAX = 2048
+# An early copy is made only if any later write must change the file's ctime, which the
+# kernel sets on every change to the current time, in the filesystem's granularity: the
+# ctime must be older than the copy's start by more than a clock tick. A filesystem whose
+# times are whole seconds (vfat, ext4 with 128-byte inodes, some NAS) gets no early copies:
+# a rewrite within the same second, at the same size, would not show in the signature, and
+# the source, holding newer bytes than the copy, would be removed.
+EARLY_CTIME_MARGIN_NS = 50_000_000
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -132,6 +140,11 @@ def _discard_copy(future: Future[_Stored | Result]) -> None:
         r = future.result()
         if isinstance(r, _Stored):
             r.staged.discard()
+
+
+def _shows_later_writes(st: os.stat_result, now_ns: int) -> bool:
+    """Would any write from ``now_ns`` on change this file's ctime? (EARLY_CTIME_MARGIN_NS)"""
+    return st.st_ctime_ns % 1_000_000_000 != 0 and st.st_ctime_ns <= now_ns - EARLY_CTIME_MARGIN_NS
 
 
 def utcnow() -> dt.datetime:
@@ -211,8 +224,13 @@ class Filer:
         return self.config.archive / category / f"{local.year:04d}" / f"{local.month:02d}"
 
     # -- step 1: copy or encrypt into a temp file ----------------------------------------------
-    def _store(self, item: Ready, check: bool = False) -> _Stored | Result:
-        """Step 1 for ``item``; with ``check``, the content check too, on the same open file."""
+    def _store(self, item: Ready, check: bool = False, early: bool = False) -> _Stored | Result:
+        """Step 1 for ``item``; with ``check``, the content check too, on the same open file.
+
+        ``early``: before the file is due (prestore), and only where a later write must
+        show in the signature (EARLY_CTIME_MARGIN_NS); a refusal is a FAILED result,
+        which decides nothing (the file is copied when due).
+        """
         exempt = item.category == EXEMPT
         if exempt and not self.recipients:
             return Result(item, Outcome.HELD, self.config.recipient_problem or "")
@@ -229,6 +247,8 @@ class Filer:
             st0 = os.fstat(fd)
             if not stat.S_ISREG(st0.st_mode) or Signature.of(st0) != item.signature:
                 return Result(item, Outcome.CHANGED)
+            if early and not _shows_later_writes(st0, time.time_ns()):
+                return Result(item, Outcome.FAILED, "no early copy: its ctime is too recent or too coarse")
             received_at = self.clock()
             target_dir = self._target_dir(item.category, received_at)
             try:
@@ -390,7 +410,7 @@ class Filer:
         self._early[item.relpath] = _Early(item, self._early_pool.submit(self._store_synced, item))
 
     def _store_synced(self, item: Ready) -> _Stored | Result:
-        r = self._store(item, check=self.config.content_check)
+        r = self._store(item, check=self.config.content_check, early=True)
         return self._synced(r) if isinstance(r, _Stored) else r
 
     def early_check(self, relpath: str, signature: Signature | None) -> complete.Completeness | None:
@@ -451,7 +471,11 @@ class Filer:
         for item, future, early in stores:
             try:
                 r = future.result()
-                if early and isinstance(r, Result):  # an early attempt decides nothing: try now
+                if early and isinstance(r, _Stored) and r.staged.directory != self._target_dir(item.category, self.clock()):
+                    # Copied in another month (or year) than now: numbered and filed by now.
+                    r.staged.discard()
+                    r = self._store(item)
+                elif early and isinstance(r, Result):  # an early attempt decides nothing: try now
                     r = self._store(item)
             except BaseException as exc:  # a bug in _store: no row for anything in the batch
                 error = error or exc

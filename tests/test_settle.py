@@ -148,3 +148,14 @@ def test_held_restarted_and_forgotten_candidates_are_not_offered_early() -> None
     s.restart(s.candidates["restarted"], now=0.5)  # signature unknown until it is looked at again
     s.forget("gone")
     assert s.early(3.9) == [] and s.next_early() is None
+
+
+def test_no_early_offer_once_due_or_when_early_copies_are_off() -> None:
+    s = Settler(4.0, 600)
+    s.touch("late", SIG, now=0.0)
+    assert s.early(5.0) == []  # looked at only after it was due (a long burst): copied when due
+    assert s.next_early() is None
+    s.early_fraction = None  # a polled network filesystem
+    s.touch("polled", SIG, now=10.0)
+    assert s.next_early() is None and s.early(100.0) == []
+    assert [c.relpath for c in s.due(14.0)] == ["late", "polled"]  # both still taken when due

@@ -91,6 +91,8 @@ class Daemon:
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
             watcher = watch.Watcher(self.config, self.events)
+            if watcher.mode == "polling":
+                self.settler.early_fraction = None  # see Settler.early_fraction
             watcher.start()
             self.log.info(
                 "daemon.started", pid=os.getpid(), drop=str(self.config.drop), archive=str(self.config.archive),

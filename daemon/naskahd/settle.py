@@ -68,6 +68,9 @@ class Settler:
     def __init__(self, settle_seconds: float, incomplete_after_seconds: float) -> None:
         self.settle = settle_seconds
         self.incomplete_after = incomplete_after_seconds
+        # None: no early copies (a polled network filesystem: its cached attributes and
+        # another host's clock cannot vouch that the copy is still the file).
+        self.early_fraction: float | None = EARLY_FRACTION
         self.candidates: dict[str, Candidate] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._early_heap: list[tuple[float, int, str]] = []
@@ -84,8 +87,8 @@ class Settler:
         """``signature`` seen first, or changed, at ``now``: a whole new quiet time."""
         cand.signature, cand.changed_at, cand.held, cand.incomplete = signature, now, False, None
         self._schedule(cand, now + self.settle)
-        if not cand.early_offered:
-            cand.early_at = now + self.settle * EARLY_FRACTION
+        if not cand.early_offered and self.early_fraction is not None:
+            cand.early_at = now + self.settle * self.early_fraction
             heapq.heappush(self._early_heap, (cand.early_at, next(self._seq), cand.relpath))
 
     def touch(self, relpath: str, signature: Signature, now: float) -> None:
@@ -145,7 +148,8 @@ class Settler:
             cand = self.candidates.get(relpath)
             if cand is not None and cand.early_at == at and not cand.held and cand.signature is not None:
                 cand.early_at, cand.early_offered = None, True
-                out.append(cand)
+                if cand.due > now:  # due already (a long burst): it is being copied anyway
+                    out.append(cand)
         return out
 
     def next_early(self) -> float | None:

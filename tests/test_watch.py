@@ -117,7 +117,7 @@ def test_relative_agrees_with_relpath_and_skips_own_folders(tmp_path: Path) -> N
         assert relative(config, path) == rel, path
 
 
-def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Path) -> None:
+def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """watchdog is told not to hold moves for pairing (watch.MOVE_PAIRING_SECONDS): every
     rename into place still reports its new name, and a folder renamed inside the drop
     folder is still watched under its new name, paired or not."""
@@ -125,8 +125,12 @@ def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Pa
     import time
     from zoneinfo import ZoneInfo
 
+    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+
     from naskahd.config import Config
-    from naskahd.watch import Scan, Touch, Watcher
+    from naskahd.watch import MOVE_PAIRING_SECONDS, Scan, Touch, Watcher
+
+    monkeypatch.setattr(InotifyMoveEventGrouper, "delay", 0.5)  # watchdog's own default
 
     drop = tmp_path / "drop"
     (drop / "masuk" / "old folder").mkdir(parents=True)
@@ -135,6 +139,7 @@ def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Pa
     events: queue.SimpleQueue = queue.SimpleQueue()
     watcher = Watcher(config, events)
     watcher.start()
+    assert InotifyMoveEventGrouper.delay == MOVE_PAIRING_SECONDS == 0
     seen: list[object] = []
 
     def wait_for(wanted: object) -> None:

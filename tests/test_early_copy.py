@@ -148,30 +148,36 @@ def test_a_crash_with_early_copies_outstanding_leaves_only_orphan_temps(tmp_path
 
 
 def test_an_early_copy_still_queued_when_due_is_made_on_the_store_threads(tmp_path: Path) -> None:
-    """The early thread is busy (a large file): a due file does not queue behind it."""
+    """The early threads are busy (large files): a due file does not queue behind them."""
     import threading
 
-    cfg, filer, clock, rels = setup(tmp_path, n=2)
-    large, small = rels
+    cfg, filer, clock, rels = setup(tmp_path, n=filing.EARLY_THREADS + 1)
+    *large, small = rels
+    busy = threading.Semaphore(0)
     release = threading.Event()
     real = filer._store
 
-    def store(it: Ready, check: bool = False):  # type: ignore[no-untyped-def]
-        if it.relpath == large:
-            assert release.wait(timeout=30)
-        return real(it, check)
+    def store(it: Ready, check: bool = False, early: bool = False):  # type: ignore[no-untyped-def]
+        if it.relpath in large:
+            busy.release()
+            release.wait(timeout=30)
+        return real(it, check, early)
 
     filer._store = store  # type: ignore[method-assign]
-    filer.prestore(item(cfg, large))
-    filer.prestore(item(cfg, small))  # queued behind the large one
+    for rel in large:
+        filer.prestore(item(cfg, rel))
+    filer.prestore(item(cfg, small))  # queued behind the large ones
+    for _ in large:
+        assert busy.acquire(timeout=30)  # every early thread is taken
     clock.now = DUE
-    (result,) = filer.file_batch([item(cfg, small)])  # would hang here if it waited
+    (result,) = filer.file_batch([item(cfg, small)])
+    assert not any(filer._early[rel].stored.done() for rel in large)  # it did not wait for them
     assert result.outcome is Outcome.FILED
     (doc,) = documents(cfg)
     assert doc.received_at.replace(tzinfo=dt.UTC) == DUE  # copied when due
     release.set()
     filer.close()
-    assert temps(cfg) == [] and (cfg.drop / large).exists()
+    assert temps(cfg) == [] and all((cfg.drop / rel).exists() for rel in large)
 
 
 def test_an_early_copy_that_failed_is_tried_again_when_due(tmp_path: Path) -> None:

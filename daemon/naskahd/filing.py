@@ -16,7 +16,7 @@ thread (``finish``): the daemon begins the next batch before it finishes this on
 the disk work of one overlaps the register work of the other. The register keeps one
 writer.
 
-Step 1 may also have been done early (``prestore``), on the early thread, while the file
+Step 1 may also have been done early (``prestore``), on the early threads, while the file
 sat out the rest of its settle time: ``begin`` uses that copy only if the file is
 still the very same (same signature and category) when it is due, and throws it away
 otherwise. Until then it is only a temp file, like any copy before step 2.
@@ -62,9 +62,10 @@ CHUNK = 1 << 20
 # work that drops the GIL, so a batch's stores overlap each other's fsync, and the next
 # batch's stores overlap this one's register work (see Filer.begin).
 STORE_THREADS = 2
-# Early copies (Filer.prestore) run on their own thread, so a due batch never queues behind
+# Early copies (Filer.prestore) run on their own threads, so a due batch never queues behind
 # them; at most EARLY_MAX at a time (each is a temp file in the archive until it is used).
-EARLY_THREADS = 1
+# Two keep ahead of a fast burst with the content check on (docs/benchmarks-filing.md).
+EARLY_THREADS = 2
 EARLY_MAX = 2048
 # An early copy is made only if any later write must change the file's ctime, which the
 # kernel sets on every change to the current time, in the filesystem's granularity: the
@@ -381,7 +382,7 @@ class Filer:
             early = self._early.pop(item.relpath, None)
             if early is not None and (early.item.signature, early.item.category) == (item.signature, item.category):
                 # Still the very file that was copied. An early copy not started yet (the
-                # early thread is busy with a large file) is copied now on the store threads.
+                # early threads are busy with large files) is copied now on the store threads.
                 if not early.stored.cancel():
                     stores.append((item, early.stored, True))
                     continue
@@ -396,7 +397,7 @@ class Filer:
     def prestore(self, item: Ready) -> None:
         """Start step 1 for ``item`` now, before it is due (settle.Settler.early).
 
-        The copy is made and fsynced on the early thread while the file sits out the rest
+        The copy is made and fsynced on an early thread while the file sits out the rest
         of its settle time; ``begin`` uses it if the file is unchanged when due. A burst's
         copying is then done by the time its files are due, and only the register work is
         left. Nothing is registered or removed here: a crash leaves an orphan temp file,

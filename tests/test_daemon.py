@@ -318,6 +318,20 @@ def test_polling_mode_files_scans(daemon_factory) -> None:
     d.wait_event("document.registered", timeout=20)
 
 
+def test_polling_mode_makes_no_early_copies(daemon_factory) -> None:
+    """On a polled (network) drop folder cached attributes and another host's clock cannot
+    vouch for a copy made before the file is due: it is copied when due, not earlier."""
+    d = daemon_factory(mode="polling", settle=3.0)
+    drop_file(d, "masuk/polled.pdf", os.urandom(40_000))
+    # An early copy would be there from a quarter of settle after the file was seen until
+    # it is due (3 s after it was seen at the earliest); the copy made when due comes later.
+    until = time.monotonic() + 2.5
+    while time.monotonic() < until:
+        assert not [p for p in all_files(d.archive) if p.name.startswith(".naskahd-tmp-")]
+        time.sleep(0.02)
+    d.wait_event("document.registered", timeout=20)
+
+
 @pytest.mark.slow
 def test_10000_files_at_once_with_an_overflowing_inotify_queue(daemon_factory) -> None:
     """The kernel drops events when its queue overflows; the full scan that follows finds them."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -131,12 +132,19 @@ class Settler:
         return out
 
     def next_due(self) -> float | None:
-        while self._heap:
-            due, _, relpath = self._heap[0]
+        return self._first_live(self._heap, lambda cand, at: cand.due == at)
+
+    def _first_live(
+        self, heap: list[tuple[float, int, str]], current: Callable[[Candidate, float], bool]
+    ) -> float | None:
+        """The time of ``heap``'s first entry still ``current`` for a candidate not held;
+        stale entries (forgotten, rescheduled) are dropped on the way."""
+        while heap:
+            at, _, relpath = heap[0]
             cand = self.candidates.get(relpath)
-            if cand is not None and cand.due == due and not cand.held:
-                return due
-            heapq.heappop(self._heap)
+            if cand is not None and current(cand, at) and not cand.held:
+                return at
+            heapq.heappop(heap)
         return None
 
     def early(self, now: float) -> list[Candidate]:
@@ -153,13 +161,7 @@ class Settler:
         return out
 
     def next_early(self) -> float | None:
-        while self._early_heap:
-            at, _, relpath = self._early_heap[0]
-            cand = self.candidates.get(relpath)
-            if cand is not None and cand.early_at == at and not cand.held:
-                return at
-            heapq.heappop(self._early_heap)
-        return None
+        return self._first_live(self._early_heap, lambda cand, at: cand.early_at == at)
 
     def observe(self, cand: Candidate, signature: Signature, now: float) -> Verdict:
         """Compare a fresh stat with the last one. Stable means unchanged for settle_seconds."""

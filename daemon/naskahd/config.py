@@ -29,6 +29,10 @@ WATCH_MODES = ("auto", "inotify", "polling")
 # Folders inside the drop folder that naskahd itself fills; never classified.
 REVIEW_FOLDER = "tinjau"  # files a person must look at (no rule matched, incomplete, ...)
 DUPLICATES_FOLDER = "duplikat"  # files whose content is already registered
+# naskahd's private holding folder: a source is renamed here before it is removed or moved,
+# so that it can be proved to be the very file filed (filing/release.py). On the drop
+# filesystem, so exempt plaintext never leaves it; never shown on the Samba share.
+HOLD_FOLDER = ".naskahd-hold"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class Config:
     @property
     def duplicates_dir(self) -> Path:
         return self.drop / DUPLICATES_FOLDER
+
+    @property
+    def hold_dir(self) -> Path:
+        return self.drop / HOLD_FOLDER
 
 
 def locate(explicit: str | None) -> Path | None:

@@ -258,13 +258,13 @@ class Daemon:
             return None
         for test, why in _ODD_TYPES:
             if test(st.st_mode):
-                self._review(rel, _(why))
+                self._review(rel, _(why), st)
                 return None
         if self.settler.observe(cand, Signature.of(st), now) is Verdict.WAIT:
             return None
         category = classify(rel, self.config.rules)
         if category is None:
-            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"))
+            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"), st)
             return None
         try:
             kind, reason = self._completeness(path, st.st_size, self.filer.early_check(rel, cand.signature))
@@ -273,7 +273,7 @@ class Daemon:
             return None
         if reason is not None:
             if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
-                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason))
+                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason), st)
             else:
                 self.log.debug("document.incomplete", path=self._shown(rel), reason=reason)
             return None
@@ -322,7 +322,7 @@ class Daemon:
 
     def _shown(self, rel: str) -> str:
         """``rel`` for logs and status: an exempt letter's file name is withheld."""
-        return naming.shown_relpath(rel, exempt=classify(rel, self.config.rules) == EXEMPT)
+        return naming.shown_relpath(rel, exempt=self._exempt(rel))
 
     def _forget(self, rel: str) -> None:
         self.settler.forget(rel)
@@ -341,9 +341,14 @@ class Daemon:
         self.failing[cand.relpath] = why
         self.log.warning("document.failed", path=self._shown(cand.relpath), error=why, retry_in=round(delay, 1), attempts=cand.failures)
 
-    def _review(self, rel: str, why: str) -> None:
+    def _exempt(self, rel: str) -> bool:
+        """Is ``rel`` an exempt letter, or in the exempt drop folder whatever the rules say?
+        Either way its name is withheld and it is kept apart in review."""
+        return rel.split("/", 1)[0] == DROP_FOLDER[EXEMPT] or classify(rel, self.config.rules) == EXEMPT
+
+    def _review(self, rel: str, why: str, st: os.stat_result) -> None:
         try:
-            self.filer.to_review(rel, why, exempt=classify(rel, self.config.rules) == EXEMPT)
+            self.filer.to_review(rel, why, Signature.of(st), exempt=self._exempt(rel))
         except OSError as exc:
             cand = self.settler.candidates.get(rel)
             if cand is not None:

@@ -19,6 +19,7 @@ from naskahd import naming
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.items import Stored
+from naskahd.filing.keys import ExemptKeys
 from naskahd.register import Document, DocumentState, format_agenda
 from naskahd.register.numbering import agenda_stem, allocate_numbers
 
@@ -26,10 +27,13 @@ from naskahd.register.numbering import agenda_stem, allocate_numbers
 class Entry:
     """Writes a batch's rows; the daemon's thread is the register's only writer."""
 
-    def __init__(self, config: Config, sessions: sessionmaker[Session], seal_name: Callable[[bytes], bytes]) -> None:
+    def __init__(
+        self, config: Config, sessions: sessionmaker[Session], seal_name: Callable[[bytes], bytes], keys: ExemptKeys,
+    ) -> None:
         self.config = config
         self.sessions = sessions
         self.seal_name = seal_name
+        self.keys = keys
 
     def year(self, s: Stored) -> int:
         return s.received_at.astimezone(self.config.timezone).year
@@ -67,7 +71,7 @@ class Entry:
                     s.doc = docs[row["agenda"]]
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
-                    s.duplicate_of = first[s.sha256].doc
+                    s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True
 
     def _new_row(self, s: Stored, number: int) -> dict[str, Any]:
         """The values of ``s``'s new Document row."""
@@ -81,7 +85,8 @@ class Entry:
             original_name=None if exempt else naming.display_name(raw_name),
             original_name_raw=None if exempt else raw_name,
             original_name_sealed=self.seal_name(raw_name) if exempt else None,
-            source_relpath=naming.recorded_relpath(s.item.relpath, exempt=exempt), archive_path=archive_path,
+            source_relpath=self.keys.path(s.item.relpath) if exempt else naming.recorded_relpath(s.item.relpath, exempt=False),
+            archive_path=archive_path,
             temp_name=s.staged.path.name, size=s.size, sha256=s.sha256,
             ciphertext_sha256=s.sealed.ciphertext_sha256 if s.sealed else None,
             ciphertext_size=s.sealed.ciphertext_size if s.sealed else None,

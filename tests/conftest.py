@@ -82,6 +82,10 @@ recipients = {json.dumps(recipients or [])}
     )
     for sub in ("drop/masuk", "drop/keluar", "drop/dikecualikan", "archive", "state"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    from naskahd import config as config_mod
+    from naskahd import installation
+
+    installation.write_markers(config_mod.load(str(cfg)), installation.new_id())  # as `naskahd init` does
     return cfg
 
 

@@ -64,6 +64,10 @@ def test_drop_folder_on_a_real_fuse_filesystem_is_polled_and_filed(tmp_path: Pat
         subprocess.run([mount_fuse, loop, str(drop)], check=True, capture_output=True)
         for sub in ("masuk", "keluar", "dikecualikan"):
             (drop / sub).mkdir()
+        from naskahd import config, installation
+
+        # The new disk becomes the drop folder, as `naskahd init` would have marked it.
+        installation.write_markers(config.load(str(cfg)), installation.read_marker(cfg.parent / "archive")["installation"])  # type: ignore[index]
         d = Daemon(cfg.parent, cfg).start()
         started = d.find("daemon.started")[0]
         assert started["watch_mode"] == "polling" and started["filesystem"].startswith("fuse")

@@ -33,6 +33,11 @@ DUPLICATES_FOLDER = "duplikat"  # files whose content is already registered
 # so that it can be proved to be the very file filed (filing/release.py). On the drop
 # filesystem, so exempt plaintext never leaves it; never shown on the Samba share.
 HOLD_FOLDER = ".naskahd-hold"
+# An installation's marker in each root and, in the drop and archive roots, who holds them
+# (installation.py). Never taken as scans.
+ROOT_MARKER = ".naskahd-root"
+ROOT_OWNER = ".naskahd-owner"
+INTERNAL_NAMES = frozenset({REVIEW_FOLDER, DUPLICATES_FOLDER, HOLD_FOLDER, ROOT_MARKER, ROOT_OWNER})
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from naskahd import complete, durable, naming, samba, watch
+from naskahd import complete, durable, installation, naming, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
-from naskahd.register import open_register
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 
@@ -42,9 +41,8 @@ _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
 
 
 def make_tree(config: Config) -> None:
-    """The folders of SOP step 2: drop subfolders per category, archive, state."""
-    for folder in (config.drop, config.archive, config.state):
-        durable.makedirs(folder)
+    """The drop subfolders per category (SOP step 2) inside existing roots; the roots
+    themselves are made only by ``init`` (installation.py)."""
     for name in DROP_FOLDER.values():
         durable.makedirs(config.drop / name)
 
@@ -82,12 +80,14 @@ class Daemon:
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, ready_callback: Callable[[], None] | None = None) -> int:
+        sessions = installation.open_checked(self.config, create=True)
         make_tree(self.config)
         lock = InstanceLock(self.config.state)
         lock.acquire()
+        roots = None
         try:
+            roots = installation.lock_roots(self.config)
             self._install_signals()
-            sessions = open_register(self.config.database_url)
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
             watcher = watch.Watcher(self.config, self.events)
@@ -112,6 +112,8 @@ class Daemon:
                 write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
                 self.log.info("daemon.stopped", pid=os.getpid())
         finally:
+            if roots is not None:
+                roots.release()
             lock.release()
         return 0
 

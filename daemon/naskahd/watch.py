@@ -22,7 +22,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 
 from naskahd.classify import is_ignored
-from naskahd.config import DUPLICATES_FOLDER, HOLD_FOLDER, REVIEW_FOLDER, Config
+from naskahd.config import INTERNAL_NAMES, Config
 
 # watchdog holds each IN_MOVED_FROM for this long, to pair it with its IN_MOVED_TO, and
 # every later event waits behind one not paired yet; each pairing also scans the whole
@@ -95,7 +95,7 @@ def relative(config: Config, path: str) -> str | None:
     if rel == "." or rel.startswith("../") or rel == "..":
         return None
     top = rel.split("/", 1)[0]
-    if top in (REVIEW_FOLDER, DUPLICATES_FOLDER, HOLD_FOLDER) or is_ignored(rel, config.ignore):
+    if top in INTERNAL_NAMES or is_ignored(rel, config.ignore):
         return None
     return rel
 

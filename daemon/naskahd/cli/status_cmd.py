@@ -44,9 +44,9 @@ def _review_files(cfg: Any) -> list[str]:
 def gather(cfg: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from naskahd import naming, state
+    from naskahd import installation, naming, state
     from naskahd.categories import CATEGORIES
-    from naskahd.register import Document, DocumentState, ReviewItem, open_register
+    from naskahd.register import Document, DocumentState, ReviewItem
 
     running = state.daemon_running(cfg.state)
     beat = state.read_heartbeat(cfg.state) if running else {}
@@ -55,8 +55,8 @@ def gather(cfg: Any) -> dict[str, Any]:
     last: dict[str, Any] | None = None
     reasons: dict[str, str] = {}
     try:
-        sessions = open_register(cfg.database_url, create=False)
-    except RegisterError as exc:
+        sessions = installation.open_checked(cfg, create=False)
+    except (RegisterError, installation.RootError) as exc:
         sessions = None
         problems.append(exc.render())
     if sessions is not None:

@@ -145,3 +145,27 @@ def test_exempt_duplicate_stays_inside_the_drop_folder(daemon_factory, officer) 
     d.wait_event("document.duplicate")
     assert (d.drop / "duplikat" / "a-again.pdf").read_bytes() == b"classified letter"
     assert len(all_files(d.archive)) == 1
+
+
+def test_item8_an_exempt_item_in_review_keeps_its_name_withheld_and_only_goes_back_to_exempt(daemon_factory, officer) -> None:
+    _key, recipient = officer
+    d: Daemon = daemon_factory(recipients=[recipient], incomplete_after=0.5)
+    name = "Rahasia Operasi Nama Terlarang.pdf"
+    (d.drop / "dikecualikan" / name).write_bytes(b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\n")  # cut: never complete
+    d.wait_event("document.review")
+    held = d.drop / "tinjau" / "dikecualikan" / name
+    assert held.exists(), "kept apart from ordinary review items"
+    assert not (d.drop / "tinjau" / name).exists()
+    for args in (("status",), ("status", "--json")):
+        out = d.cli(*args)
+        assert name not in out.stdout + out.stderr and "Terlarang" not in out.stdout
+        assert "dikecualikan" in out.stdout
+    info = d.status()
+    assert info["review"] == 1
+    (problem,) = [p for p in info["problems"] if "review" in p]
+    assert "dikecualikan/" in problem and "masuk" not in problem and "keluar" not in problem
+    assert "incomplete" in problem  # its reason is shown
+    assert name not in d.log_text() and "Terlarang" not in d.log_text()
+    d.stop()
+    for path, data in all_bytes_under(d.state, d.archive):
+        assert name.encode() not in data, path

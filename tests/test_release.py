@@ -264,3 +264,51 @@ def test_the_exempt_read_back_comes_from_the_disk_not_the_page_cache(tmp_path: P
     assert result.outcome is Outcome.FILED
     assert ("fadvise", os.POSIX_FADV_DONTNEED) in calls
     assert calls.index(("fadvise", os.POSIX_FADV_DONTNEED)) < calls.index(("verify", 0))
+
+
+def test_item11_an_error_text_with_an_exempt_path_is_withheld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from naskahd import age
+    from naskahd.filing.reconcile import Reconciler
+
+    officer = age.generate_identity()
+    cfg = config.load(str(write_config(tmp_path / "t", recipients=[str(officer.recipient())])))
+    rel = "dikecualikan/Rahasia Nama Surat.pdf"
+    (cfg.drop / rel).write_bytes(os.urandom(4000))
+    item = Ready(rel, "exempt", Signature.of(os.lstat(cfg.drop / rel)))
+    filer = Filer(cfg, open_register(cfg.database_url), [officer.recipient()])
+    monkeypatch.setattr(Filer, "_publish", lambda self, stored: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        filer.file_batch([item])
+    monkeypatch.undo()
+    for temp in cfg.archive.rglob(durable.TEMP_PREFIX + "*"):
+        temp.unlink()  # so reconcile must redo step 1 from the source
+
+    def refuse(self, doc, source, final):  # type: ignore[no-untyped-def]
+        raise OSError(errno.EACCES, "Permission denied", str(source))
+
+    monkeypatch.setattr(Reconciler, "_restore_from_source", refuse)
+    (problem,) = Filer(cfg, open_register(cfg.database_url), [officer.recipient()]).reconcile()
+    assert "Permission denied" in problem and "Rahasia" not in problem
+    assert "dikecualikan/[name withheld]" in problem
+
+
+@pytest.mark.parametrize("year", [2019, 2025])
+def test_a_plainly_wrong_clock_numbers_nothing(tmp_path: Path, year: int) -> None:
+    import datetime as dt
+
+    cfg, contents = setup(tmp_path, n=2)
+    first, second = contents
+    now = [dt.datetime(2026, 3, 1, 3, tzinfo=dt.UTC)]
+    filer = Filer(cfg, open_register(cfg.database_url), clock=lambda: now[0])
+    (ok,) = filer.file_batch(ready(cfg, [first]))
+    assert ok.outcome is Outcome.FILED
+    now[0] = dt.datetime(year, 6, 1, 3, tzinfo=dt.UTC)  # the battery died, or a bad NTP answer
+    (refused,) = filer.file_batch(ready(cfg, [second]))
+    assert refused.outcome is Outcome.FAILED and str(year) in refused.detail and "clock" in refused.detail
+    assert (cfg.drop / second).exists() and len(docs(cfg)) == 1
+    assert list(cfg.archive.rglob(durable.TEMP_PREFIX + "*")) == []
+    now[0] = dt.datetime(2026, 6, 1, 3, tzinfo=dt.UTC)  # set right: filed as usual
+    (later,) = filer.file_batch(ready(cfg, [second]))
+    assert later.outcome is Outcome.FILED and later.agenda == "0002/M/2026"

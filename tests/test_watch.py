@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from naskahd import watch
 from naskahd.watch import choose_mode, mount_fstype
 
 from conftest import Daemon, require_root, require_tool, write_config
@@ -169,3 +170,11 @@ def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Pa
         assert all(isinstance(e, (Touch, Scan)) for e in seen)
     finally:
         watcher.stop()
+
+
+@pytest.mark.parametrize(("mode", "fstype", "safe"), [
+    ("inotify", "ext4", True), ("polling", "ext4", False), ("inotify", "nfs4", False),
+    ("inotify", "cifs", False), ("inotify", "smb3", False), ("auto", "fuse.sshfs", False),
+])
+def test_early_copies_are_decided_by_the_filesystem_not_only_the_mode(mode: str, fstype: str, safe: bool) -> None:
+    assert watch.early_copies_safe(mode, fstype) is safe

@@ -87,6 +87,15 @@ class Config:
     def hold_dir(self) -> Path:
         return self.drop / HOLD_FOLDER
 
+    def withheld(self, text: str) -> str:
+        """``text`` with exempt letters' names withheld (naming.scrub), for logs and status."""
+        from naskahd import naming
+        from naskahd.categories import DROP_FOLDER, EXEMPT
+
+        exempt = DROP_FOLDER[EXEMPT]
+        folders = (f"{HOLD_FOLDER}/{exempt}", f"{REVIEW_FOLDER}/{exempt}", exempt)
+        return naming.scrub(text, str(self.drop), folders)
+
 
 def locate(explicit: str | None) -> Path | None:
     """The configuration file to read, or None for the embedded default."""

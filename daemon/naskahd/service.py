@@ -91,7 +91,7 @@ class Daemon:
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
             watcher = watch.Watcher(self.config, self.events)
-            if watcher.mode == "polling":
+            if not watch.early_copies_safe(watcher.mode, watcher.fstype):
                 self.settler.early_fraction = None  # see Settler.early_fraction
             watcher.start()
             self.log.info(
@@ -237,8 +237,9 @@ class Daemon:
         except Exception as exc:  # e.g. the register's disk is full at the final commit
             # Whatever the batch left half-done is a STAGED row; seeing the same scan
             # again finishes that row (filing.Filer._is_unfinished), never refiles it.
-            self.log.error("filing.batch_failed", error=str(exc), files=len(batch.items))
-            results = [Result(item, Outcome.FAILED, str(exc)) for item in batch.items]
+            error = self.config.withheld(str(exc))
+            self.log.error("filing.batch_failed", error=error, files=len(batch.items))
+            results = [Result(item, Outcome.FAILED, error) for item in batch.items]
         for result in results:
             self._after(result)
 
@@ -292,20 +293,21 @@ class Daemon:
         """
         if size == 0:
             return None, _("the file is empty (0 bytes): scan the letter again")
-        if not self.config.content_check:
-            return None, None
         in_use = _("a program or a scanner still has it open for writing")
-        try:
-            verdict = known or complete.check(path)
-        except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
-            return None, in_use
-        if not verdict.complete:
-            return verdict.kind, verdict.reason
+        kind = None
+        if self.config.content_check:  # the content check and the writer probe are separate protections
+            try:
+                verdict = known or complete.check(path)
+            except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
+                return None, in_use
+            if not verdict.complete:
+                return verdict.kind, verdict.reason
+            kind = verdict.kind
         # Whole by its content, but a writer (an SMB client through smbd, or a local
         # program) may still hold it open: a TIFF between pages looks finished too.
         if samba.open_for_write(path) is True:
-            return verdict.kind, in_use
-        return verdict.kind, None
+            return kind, in_use
+        return kind, None
 
     # -- outcomes ------------------------------------------------------------------------------
     def _after(self, result: Result) -> None:
@@ -314,6 +316,15 @@ class Daemon:
         now = time.monotonic()
         if result.outcome in (Outcome.FILED, Outcome.DUPLICATE, Outcome.STUCK, Outcome.GONE):
             self._forget(rel)
+            # A new file under the same name (a rewrite that arrived while the batch ran):
+            # its event was folded into the candidate just forgotten, so look at it now
+            # rather than at the next periodic scan.
+            try:
+                st = os.lstat(self.config.drop / rel)
+            except OSError:
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                self.settler.touch(rel, Signature.of(st), now)
         elif result.outcome is Outcome.CHANGED and cand is not None:
             self.log.info("document.changed", path=self._shown(rel), detail=result.detail)
             self.settler.restart(cand, now)
@@ -340,7 +351,7 @@ class Daemon:
 
     def _failed(self, cand: Candidate, why: str, now: float) -> None:
         delay = self.settler.retry_later(cand, now)
-        self.failing[cand.relpath] = why
+        self.failing[cand.relpath] = why = self.config.withheld(why)
         self.log.warning("document.failed", path=self._shown(cand.relpath), error=why, retry_in=round(delay, 1), attempts=cand.failures)
 
     def _exempt(self, rel: str) -> bool:
@@ -378,6 +389,7 @@ class Daemon:
             {"path": self._shown(c.relpath), "reason": c.incomplete}
             for c in list(self.settler.candidates.values())[:200] if c.incomplete
         ]
+        problems = [self.config.withheld(p) for p in problems]  # error texts carry paths
         data = {
             "running": True, "pid": os.getpid(), "since": self.since.isoformat(timespec="seconds"),
             "watch_mode": self.watcher.mode, "filesystem": self.watcher.fstype,

@@ -79,6 +79,13 @@ def choose_mode(configured: str, fstype: str) -> str:
     return "inotify"
 
 
+def early_copies_safe(mode: str, fstype: str) -> bool:
+    """May files be copied early here (settle.Settler.early_fraction)? Not where the signature
+    cannot vouch for the bytes: a polled folder, or a network filesystem whatever the mode
+    (cached attributes, another host's clock)."""
+    return mode != "polling" and fstype not in REMOTE_FSTYPES and fstype != "fuse.sshfs"
+
+
 def relative(config: Config, path: str) -> str | None:
     """The drop-relative path, or None for paths naskahd must not take (its own folders, ignored names)."""
     drop = str(config.drop)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import naming
@@ -20,8 +20,17 @@ from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.items import Stored
 from naskahd.filing.keys import ExemptKeys
-from naskahd.register import Document, DocumentState, format_agenda
+from naskahd.errors import NaskahdError
+from naskahd.register import AgendaCounter, Document, DocumentState, format_agenda
 from naskahd.register.numbering import agenda_stem, allocate_numbers
+
+
+FIRST_YEAR = 2020  # no letter is numbered in a year before this one
+
+
+class ClockError(NaskahdError):
+    message = ("the system clock says the year is {year}, but letters are already numbered in {newest}: "
+               "set the date and time of this computer (timedatectl), then naskahd continues by itself")
 
 
 class Entry:
@@ -42,8 +51,10 @@ class Entry:
         """One transaction for the batch: a few statements, not a few per document.
 
         Sets each ``s.doc`` (a new row) or ``s.duplicate_of`` (the row whose content it has).
+        ClockError (nothing registered) when the clock's year is plainly wrong.
         """
         with self.sessions.begin() as session:
+            self._check_year(session, {self.year(s) for s in stored})
             shas = {s.sha256 for s in stored}
             registered = {d.sha256: d for d in session.scalars(select(Document).where(Document.sha256.in_(shas)))}
             first: dict[str, Stored] = {}  # the first copy of each new content in this batch
@@ -72,6 +83,16 @@ class Entry:
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
                     s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True
+
+    def _check_year(self, session: Session, years: set[int]) -> None:
+        """A year before naskahd existed, or before the newest year already numbered, is a
+        wrong clock (a server whose battery died boots in 2000): numbering letters in it
+        would start a year's count again. Refused until the clock is set."""
+        if not years:
+            return
+        newest = session.scalar(select(func.max(AgendaCounter.year))) or FIRST_YEAR
+        if min(years) < max(newest, FIRST_YEAR):
+            raise ClockError(year=min(years), newest=max(newest, FIRST_YEAR))
 
     def _new_row(self, s: Stored, number: int) -> dict[str, Any]:
         """The values of ``s``'s new Document row."""

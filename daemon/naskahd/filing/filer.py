@@ -167,8 +167,9 @@ class Filer:
         except Exception as exc:
             for s in stored:
                 s.staged.discard()
-            self.log.error("register.commit_failed", error=str(exc), files=len(stored))
-            return results + [Result(s.item, Outcome.FAILED, _("register: {error}").format(error=exc)) for s in stored]
+            error = self.config.withheld(str(exc))
+            self.log.error("register.commit_failed", error=error, files=len(stored))
+            return results + [Result(s.item, Outcome.FAILED, _("register: {error}").format(error=error)) for s in stored]
         self._publish(stored)
         finished, duplicates = self._release(stored)
         self._mark(finished, duplicates)
@@ -316,7 +317,8 @@ class Filer:
             return None
         with self.sessions.begin() as session:
             session.add(ReviewItem(
-                name_sha256=naming.name_key(moved), source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
+                name_sha256=self.keys.review_name(moved) if exempt else naming.name_key(moved),
+                source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),

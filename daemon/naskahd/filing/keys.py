@@ -28,12 +28,22 @@ class ExemptKeys:
     def of(cls, state: Path) -> ExemptKeys:
         return cls(hostsecret.load(state))
 
+    @classmethod
+    def of_existing(cls, state: Path) -> ExemptKeys:
+        """For readers (``status``): never creates the secret; OSError if it is not readable."""
+        return cls(hostsecret.load(state, create=False))
+
     def content(self, plaintext_sha256: str) -> str:
         return hostsecret.keyed(self._secret, "exempt-content", bytes.fromhex(plaintext_sha256))
 
     def path(self, relpath: str) -> bytes:
         tag = hostsecret.keyed(self._secret, "exempt-path", relpath.encode("utf-8", "surrogateescape"))
         return PATH_TAG + tag.encode()
+
+    def review_name(self, name: str) -> str:
+        """How the register refers to an exempt item in ``tinjau/dikecualikan/`` (not by a
+        plain hash of its name, which a guess could confirm)."""
+        return hostsecret.keyed(self._secret, "exempt-review-name", name.encode("utf-8", "surrogateescape"))
 
     def matches(self, recorded_sha256: str, plaintext_sha256: str) -> bool:
         """Does an exempt row's recorded content key belong to this plaintext digest?"""

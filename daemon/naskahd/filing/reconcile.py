@@ -150,6 +150,7 @@ class Reconciler:
         except OSError as exc:
             outcome = _("document {agenda}: cannot finish filing: {error}").format(agenda=doc.agenda, error=exc)
         if isinstance(outcome, str):
+            outcome = self.config.withheld(outcome)  # an OSError's text carries the source's path
             self.log.error("document.reconcile_failed", agenda=doc.agenda, problem=outcome)
         return outcome
 

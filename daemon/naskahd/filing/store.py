@@ -145,8 +145,9 @@ class Store:
                 return Result(item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
             except Exception as exc:
                 staged.discard()
-                self.log.error("document.store_failed", path=naming.shown_relpath(item.relpath, exempt=exempt), error=str(exc))
-                return Result(item, Outcome.FAILED, str(exc))
+                error = self.config.withheld(str(exc))
+                self.log.error("document.store_failed", path=naming.shown_relpath(item.relpath, exempt=exempt), error=error)
+                return Result(item, Outcome.FAILED, error)
         if not source_matches(source, st0):
             # Renamed or replaced while being copied: no row; the new name is found by events.
             staged.discard()

@@ -23,7 +23,7 @@ from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
-from naskahd.i18n import _
+from naskahd.i18n import N_, _
 from naskahd.log import get_logger
 from naskahd.register import open_register
 from naskahd.settle import Candidate, Settler, Signature, Verdict
@@ -33,11 +33,11 @@ BATCH = 64  # files per register transaction: small enough that a burst's first 
 HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
 
 _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
-    (stat.S_ISLNK, "a symbolic link (never followed): put the file itself in the drop folder"),
-    (stat.S_ISFIFO, "a named pipe (never opened): only scans can be filed"),
-    (stat.S_ISSOCK, "a socket (never opened): only scans can be filed"),
-    (stat.S_ISCHR, "a device node (never opened): only scans can be filed"),
-    (stat.S_ISBLK, "a device node (never opened): only scans can be filed"),
+    (stat.S_ISLNK, N_("a symbolic link (never followed): put the file itself in the drop folder")),
+    (stat.S_ISFIFO, N_("a named pipe (never opened): only scans can be filed")),
+    (stat.S_ISSOCK, N_("a socket (never opened): only scans can be filed")),
+    (stat.S_ISCHR, N_("a device node (never opened): only scans can be filed")),
+    (stat.S_ISBLK, N_("a device node (never opened): only scans can be filed")),
 ]
 
 

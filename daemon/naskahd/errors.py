@@ -43,14 +43,18 @@ class ConfigError(NaskahdError):
     message = N_("configuration error in {source}: {key} = {value}: {detail}")
     # An error in the file as a whole (it cannot be read, it is not TOML): no key, no value.
     file_message = N_("configuration error in {source}: {detail}")
+    # A key that is missing (no value to show).
+    key_message = N_("configuration error in {source}: {key}: {detail}")
     exit_code = EXIT_CONFIG
 
     def __init__(self, detail: str, *, source: str, key: str | None = None, value: object = "") -> None:
-        super().__init__(detail, source=source, key=key, value=repr(value) if value != "" else "-")
+        super().__init__(detail, source=source, key=key, value=repr(value) if value != "" else None)
 
     def render(self) -> str:
         if self.kwargs.get("key") is None:
             return _(self.file_message).format(**self.kwargs)
+        if self.kwargs.get("value") is None:
+            return _(self.key_message).format(**self.kwargs)
         return super().render()
 
 

@@ -45,9 +45,9 @@ def passphrase_source(path: str | None) -> Callable[[str], Callable[[], bytes]]:
                             _("cannot read passphrase file {path}: {error}").format(path=path, error=exc.strerror)
                         ) from None
                 return cached[0]
-            import getpass
+            from naskahd.cli.prompt import secret
 
-            return getpass.getpass(prompt).encode()
+            return secret(prompt).encode()
 
         return get
 

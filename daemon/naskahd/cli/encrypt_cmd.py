@@ -111,7 +111,9 @@ class _Writeback:
 def run(args: argparse.Namespace) -> int:
     from naskahd import age, durable
 
-    recipients = [age.parse_recipient(r) for r in args.recipient]
+    from naskahd.recipients import parse_all
+
+    recipients = parse_all(args.recipient)  # a bad -r is a bad argument (exit 2)
     for source, target in _targets(args):
         try:
             src = open(source, "rb", buffering=0)  # unbuffered: readinto fills our buffers directly

@@ -55,3 +55,10 @@ def describe(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
     else:
         head = _("{path}: {problem}").format(path=where, problem=what_text)
     return _("{problem}; {todo}").format(problem=head, todo=todo_text) if todo_text else head
+
+
+def reason(exc: OSError) -> str:
+    """What went wrong, in the reader's language, without the path (``permission denied for
+    the user naskahd``); for messages that name the path themselves."""
+    what = _EXPLAINED.get(exc.errno or 0, (None, None))[0]
+    return _(what).format(user=user_name()) if what else (exc.strerror or str(exc))

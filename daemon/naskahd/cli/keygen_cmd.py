@@ -16,6 +16,7 @@ from pathlib import Path
 
 from naskahd.errors import NaskahdError, UsageError
 from naskahd.i18n import _
+from naskahd.oserrors import reason
 
 MIN_PASSPHRASE = 12  # characters
 ATTEMPTS = 3
@@ -49,7 +50,7 @@ def _passphrase(args: argparse.Namespace) -> bytes:
                 value = f.read().rstrip(b"\r\n")
         except OSError as exc:
             raise NaskahdError(
-                _("cannot read passphrase file {path}: {error}").format(path=args.passphrase_file, error=exc.strerror)
+                _("cannot read passphrase file {path}: {error}").format(path=args.passphrase_file, error=reason(exc))
             ) from None
         if not value:
             raise UsageError(_("the passphrase file {path} is empty").format(path=args.passphrase_file))

@@ -88,8 +88,11 @@ DYNAMIC = {
     "errors.py": {"self.message", "self.file_message", "self.key_message"},
     "service.py": {"why"},
     "i18n.py": {"message", "singular"},
-    "reasons.py": {"template", "text", "REASONS[code]"},
+    "reasons.py": {"template"},
     "oserrors.py": {"what", "todo"},
+    "status_cmd.py": {"naming.WITHHELD"},
+    "review_cmd.py": {"naming.WITHHELD"},
+    "duplicates_cmd.py": {"naming.WITHHELD"},
 }
 
 

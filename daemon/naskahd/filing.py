@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import complete, durable, naming
 from naskahd.categories import EXEMPT
-from naskahd.config import Config
+from naskahd.config import DUPLICATES_FOLDER, REVIEW_FOLDER, Config
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.register import Document, DocumentState, Duplicate, ReviewItem, format_agenda
@@ -243,7 +243,10 @@ class Filer:
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # it became a symlink: never followed
                 return Result(item, Outcome.CHANGED, _("it became a symbolic link"))
-            return Result(item, Outcome.FAILED, _("cannot open it: {error}").format(error=exc.strerror))
+            from naskahd import reasons  # a code: shown in the reader's language, with the user and the fix
+
+            where = source.parent if exempt else source  # an exempt letter's name is never shown
+            return Result(item, Outcome.FAILED, reasons.encode("cannot_open", error=reasons.os_error(exc, where)))
         with open(fd, "rb", buffering=0, closefd=True) as src:
             st0 = os.fstat(fd)
             if not stat.S_ISREG(st0.st_mode) or Signature.of(st0) != item.signature:
@@ -256,7 +259,10 @@ class Filer:
                 durable.makedirs(target_dir)
                 staged = durable.Staged(target_dir)
             except OSError as exc:
-                return Result(item, Outcome.FAILED, _("cannot write to the archive: {error}").format(error=exc.strerror))
+                from naskahd import reasons
+
+                return Result(item, Outcome.FAILED,
+                              reasons.encode("cannot_write_archive", error=reasons.os_error(exc, target_dir)))
             try:
                 if exempt:
                     from naskahd import age
@@ -583,7 +589,8 @@ class Filer:
             assert s.duplicate_of is not None
             exempt = s.item.category == EXEMPT
             self.log.info("document.duplicate", path=naming.shown_relpath(s.item.relpath, exempt=exempt),
-                          duplicate_of=s.duplicate_of.agenda, moved_to=naming.WITHHELD if exempt else moved, sha256=s.sha256)
+                          duplicate_of=s.duplicate_of.agenda, moved_to=f"{DUPLICATES_FOLDER}/{naming.WITHHELD if exempt else moved}",
+                          sha256=s.sha256)
         return results + [s.result for s in stored if s.result is not None]
 
     def _is_unfinished(self, s: _Stored) -> bool:
@@ -638,8 +645,10 @@ class Filer:
                 name_sha256=naming.name_key(moved), source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
+        from naskahd import reasons
+
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
-                         moved_to=naming.WITHHELD if exempt else moved, reason=reason)
+                         moved_to=f"{REVIEW_FOLDER}/{naming.WITHHELD if exempt else moved}", reason=reasons.render(reason))
         return moved
 
     # -- start-up reconciliation --------------------------------------------------------------

@@ -95,3 +95,9 @@ def _install_argparse() -> None:
 
     argparse._ = _  # type: ignore[attr-defined]
     argparse.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+def translate_if_known(text: str) -> str:
+    """``text`` translated when it is a msgid of the catalog, else as it is (stored plain
+    text from before reasons had codes, or a detail that is not a message)."""
+    return _translation.gettext(text)

@@ -46,6 +46,17 @@ def _files(review_dir: Path) -> list[tuple[str, bool]]:
     return found
 
 
+def _folder_of(source: str | None, exempt: bool) -> str | None:
+    """The drop subfolder a file came from (``masuk/sub/``, ``./`` for the drop folder itself)."""
+    from naskahd.categories import DROP_FOLDER, EXEMPT
+
+    if exempt:
+        return DROP_FOLDER[EXEMPT] + "/"
+    if source is None:
+        return None
+    return source.rpartition("/")[0] + "/" if "/" in source else "./"
+
+
 def gather(cfg: Any) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
@@ -71,7 +82,7 @@ def gather(cfg: Any) -> list[dict[str, Any]]:
         out.append({
             "name": None if exempt else naming.display_name(os.fsencode(name)),
             "exempt": exempt,
-            "from": (source.rpartition("/")[0] + "/") if source and "/" in source else (source and "./"),
+            "from": _folder_of(source, exempt),
             "moved_at": item.moved_at.isoformat() if item is not None else None,
             "reason": reasons.render(item.reason) if item is not None else _("moved to review"),
             "reason_code": reasons.code_of(item.reason) if item is not None else None,

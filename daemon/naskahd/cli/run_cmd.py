@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from naskahd import config, log
     from naskahd.service import Daemon
 
-    log.setup(json={"auto": None, "json": True, "console": False}[args.log_format])
     cfg = config.load(args.config)
+    log.setup(json={"auto": None, "json": True, "console": False}[args.log_format], timezone=cfg.timezone)
     if cfg.embedded:
         bar = "=" * 72
         print(bar, file=sys.stderr)

@@ -31,6 +31,9 @@ REASONS: dict[str, str] = {
     "cannot_move_to_review": N_("cannot move it to review: {error}"),
     "cannot_open": N_("cannot open it: {error}"),
     "cannot_write_archive": N_("cannot write to the archive: {error}"),
+    # For filing's remaining OS failures (still plain text there; convert the call sites):
+    "cannot_copy": N_("cannot copy it: {error}"),
+    "cannot_move_duplicate": N_("cannot move the duplicate aside: {error}"),
     "cannot_file": N_("cannot file {path}: {error} (retrying)"),
     "exempt_waiting": N_("{n} exempt scan(s) wait in the drop folder: {why}"),
     # Inside "exempt_waiting": does not repeat its words.

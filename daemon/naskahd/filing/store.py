@@ -101,7 +101,10 @@ class Store:
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # it became a symlink: never followed
                 return Result(item, Outcome.CHANGED, _("it became a symbolic link"))
-            return Result(item, Outcome.FAILED, _("cannot open it: {error}").format(error=exc.strerror))
+            from naskahd import reasons  # a code: shown in the reader's language, with the user and the fix
+
+            where = source.parent if exempt else source  # an exempt letter's name is never shown
+            return Result(item, Outcome.FAILED, reasons.encode("cannot_open", error=reasons.os_error(exc, where)))
         with open(fd, "rb", buffering=0, closefd=True) as src:
             st0 = os.fstat(fd)
             if not stat.S_ISREG(st0.st_mode) or Signature.of(st0) != item.signature:
@@ -114,7 +117,10 @@ class Store:
                 durable.makedirs(target_dir)
                 staged = durable.Staged(target_dir)
             except OSError as exc:
-                return Result(item, Outcome.FAILED, _("cannot write to the archive: {error}").format(error=exc.strerror))
+                from naskahd import reasons
+
+                return Result(item, Outcome.FAILED,
+                              reasons.encode("cannot_write_archive", error=reasons.os_error(exc, target_dir)))
             try:
                 if exempt:
                     from naskahd import age

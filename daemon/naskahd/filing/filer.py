@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import complete, durable, naming
+from naskahd import complete, durable, naming, reasons
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.config import DUPLICATES_FOLDER, Config
 from naskahd.filing.early import EarlyCopies
@@ -216,7 +216,8 @@ class Filer:
                 try:
                     moved = self.release.move(s.item.relpath, s.item.signature, self.config.duplicates_dir)
                 except OSError as exc:
-                    s.result = Result(s.item, Outcome.FAILED, _("cannot move the duplicate aside: {error}").format(error=exc.strerror))
+                    where = self.config.duplicates_dir
+                    s.result = Result(s.item, Outcome.FAILED, reasons.encode("cannot_move_duplicate", error=reasons.os_error(exc, where)))
                     continue
                 touched.append(s.item.relpath)
                 if isinstance(moved, Released):
@@ -321,8 +322,6 @@ class Filer:
                 source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
-        from naskahd import reasons
-
         folder = self.review_folder(exempt=exempt).relative_to(self.config.drop).as_posix()
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
                          moved_to=f"{folder}/{naming.WITHHELD if exempt else moved}", reason=reasons.render(reason))

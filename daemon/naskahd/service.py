@@ -432,7 +432,7 @@ class Daemon:
     def _state_problems(self) -> list[str]:
         """The state disk's trouble, first (state.write_heartbeat keeps the first problems
         when a heartbeat rewritten in place must be cut)."""
-        problems = []
+        problems: list[str] = []
         full = space_problem(self.config.database_url)
         if (full is not None) != self._disk_full:
             self._disk_full = full is not None

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Daemon, require_root, require_tool, wait_until, write_config
+from naskahd import config, installation
 
 pytestmark = pytest.mark.system
 
@@ -63,6 +64,9 @@ def small_state(tmp_path: Path) -> Iterator[Path]:
     try:
         subprocess.run(["mount", loop, str(state)], check=True, capture_output=True)
         try:
+            # The state root's marker, hidden by the mount, again on the new disk.
+            loaded = config.load(str(cfg))
+            installation.write_markers(loaded, installation.read_marker(loaded.drop)["installation"])
             yield cfg
         finally:
             subprocess.run(["umount", str(state)], check=False, capture_output=True)

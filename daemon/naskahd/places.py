@@ -20,9 +20,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from naskahd.config import ROOT_MARKER
 from naskahd.i18n import _
 
-MARKER_NAME = ".naskahd-root"  # the root marker `naskahd init` writes (issue 15 item 4)
+MARKER_NAME = ROOT_MARKER  # the root marker `naskahd init` writes (installation.py)
 DRIVE_FOLDER = "naskah"  # a backup drive's tree (issue 17)
 DRIVE_META = ".naskahd"  # naskah/.naskahd/: the drive's token, manifest, register copy
 

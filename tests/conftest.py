@@ -198,6 +198,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condit
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log}")
 
 
+@pytest.fixture(autouse=True)
+def _test_process_keeps_its_core_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``naskahd.cli.main`` turns core dumps off for good (hardening.py). Tests that call it
+    in-process would do that to pytest and to everything it starts later, and
+    tests/test_hardening.py could no longer tell a process that turned them off from one
+    that never had them. Subprocesses are not affected: they run the real thing."""
+    monkeypatch.setattr("naskahd.hardening.no_core_dumps", lambda: None)
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Callable[..., Path]:
     def make(**kwargs: Any) -> Path:

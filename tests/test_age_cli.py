@@ -76,7 +76,7 @@ def test_keygen_encrypt_decrypt_round_trip(setup: dict) -> None:
 def test_decrypt_default_name_and_output_dir(setup: dict, tmp_path: Path) -> None:
     d: Path = setup["dir"]
     setup["plain"].rename(d / "original.pdf")
-    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"])
+    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"], cwd=d)
     assert done.returncode == 0, done.stderr
     assert (d / "letter.pdf").read_bytes() == (d / "original.pdf").read_bytes()
     outdir = tmp_path / "outdir"
@@ -189,7 +189,7 @@ def test_not_an_age_file(setup: dict) -> None:
     d: Path = setup["dir"]
     fake = d / "scan.pdf.age"
     fake.write_bytes(b"%PDF-1.7\n" + os.urandom(5000))
-    done = naskahd("decrypt", fake, "-i", setup["key"], "--passphrase-file", setup["pw"])
+    done = naskahd("decrypt", fake, "-i", setup["key"], "--passphrase-file", setup["pw"], cwd=d)
     assert_refused(done, "scan.pdf.age", "not an age file")
     assert not (d / "scan.pdf").exists() and leftovers(d) == []
 
@@ -209,14 +209,14 @@ def test_scrypt_work_factor_above_limit(tmp_path: Path) -> None:
     high.write_bytes(blob.replace(b" 10\n", b" 23\n", 1))
     pw = tmp_path / "pw"
     pw.write_text("pw\n")
-    done = naskahd("decrypt", high, "--passphrase-file", pw)
+    done = naskahd("decrypt", high, "--passphrase-file", pw, cwd=tmp_path)
     assert_refused(done, "high.age", "work factor", "above the limit")
     assert not (tmp_path / "high").exists() and leftovers(tmp_path) == []
     # The same for a protected identity file with too high a work factor.
     key = tmp_path / "high.key"
     key.write_bytes(age.encrypt_bytes(f"{age.generate_identity()}\n".encode(), [age.ScryptRecipient(b"pw", log2n=10)])
                     .replace(b" 10\n", b" 23\n", 1))
-    done = naskahd("decrypt", high, "-i", key, "--passphrase-file", pw)
+    done = naskahd("decrypt", high, "-i", key, "--passphrase-file", pw, cwd=tmp_path)
     assert_refused(done, "high.key", "work factor")
 
 
@@ -226,12 +226,12 @@ def test_passphrase_files(tmp_path: Path) -> None:
     f.write_bytes(age.encrypt_bytes(data, [age.ScryptRecipient(b"open sesame", log2n=12)]))
     pw = tmp_path / "pw"
     pw.write_text("open sesame\n")
-    done = naskahd("decrypt", f, "--passphrase-file", pw)
+    done = naskahd("decrypt", f, "--passphrase-file", pw, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "p").read_bytes() == data
     (tmp_path / "p").unlink()
     pw.write_text("open says me\n")
-    done = naskahd("decrypt", f, "--passphrase-file", pw)
+    done = naskahd("decrypt", f, "--passphrase-file", pw, cwd=tmp_path)
     assert_refused(done, "p.age", "wrong passphrase")
     assert not (tmp_path / "p").exists() and leftovers(tmp_path) == []
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sqlalchemy import select
+
 from naskahd import complete, durable, installation, naming, reasons, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
@@ -26,11 +28,13 @@ from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.progress import Progress
+from naskahd.register import Document, DocumentState, space_problem
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 
 BATCH = 64  # files per register transaction: small enough that a burst's first files are not kept waiting
 HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
+HALF_DONE_RETRY_SECONDS = 10  # a batch stopped half-way (Daemon._finish) is finished again at most this often
 
 # Reason codes (naskahd.reasons): stored as codes, rendered in the reader's language.
 _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
@@ -72,6 +76,12 @@ class Daemon:
         self._heartbeat_written = 0.0
         self._last_heartbeat: dict[str, Any] = {}
         self.progress = Progress(self.log)
+        # A batch that stopped half-way (Daemon._finish): (scans, why), shown by `status`
+        # until its rows are finished (_retry_half_done) or the next start reconciles them.
+        self.half_done: tuple[int, str] | None = None
+        self._half_done_retry = 0.0
+        self._disk_full = False  # the state disk is full (register.space_problem): logged once
+        self._heartbeat_error: str | None = None
 
     # -- signals: record only ------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -112,7 +122,10 @@ class Daemon:
             finally:
                 watcher.stop()
                 self.filer.close()
-                write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
+                try:
+                    write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
+                except OSError as exc:  # a full state disk must not turn a clean stop into a crash
+                    self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
                 self.log.info("daemon.stopped", pid=os.getpid())
         finally:
             if roots is not None:
@@ -137,6 +150,7 @@ class Daemon:
             self._drain_events()
             self._copy_early()
             self._process_due()
+            self._retry_half_done()
             self._heartbeat()
             self.progress.tick(len(self.settler), time.monotonic())
             self._wait()
@@ -247,8 +261,35 @@ class Daemon:
             error = self.config.withheld(str(exc))
             self.log.error("filing.batch_failed", error=error, files=len(batch.items))
             results = [Result(item, Outcome.FAILED, error) for item in batch.items]
+            # Its sources may already be gone (a failed final commit): the scans would not
+            # come back, so `status` says so until _retry_half_done finishes the rows.
+            before = self.half_done[0] if self.half_done else 0
+            self.half_done = (before + len(batch.items), self.config.withheld(_reason(exc)))
+            self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
         for result in results:
             self._after(result)
+
+    def _retry_half_done(self) -> None:
+        """Finish the rows a batch that stopped half-way left STAGED, as start-up
+        reconciliation does. Called between batches: no batch is in flight, so every
+        STAGED row is such a leftover. At most every HALF_DONE_RETRY_SECONDS, and only
+        while the register's disk has room."""
+        if self.half_done is None or time.monotonic() < self._half_done_retry:
+            return
+        self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
+        if space_problem(self.config.database_url) is not None:
+            return
+        try:
+            with self.filer.sessions() as session:
+                rows = session.scalars(select(Document).where(Document.state == DocumentState.STAGED)).all()
+            outcomes = [self.filer.reconciler.finish(doc) for doc in rows]
+        except Exception as exc:  # the register still cannot be written
+            self.log.warning("filing.finish_retry_failed", error=_reason(exc))
+            return
+        # What only a person can settle stays a problem until the next start reconciles it.
+        self.problems += [o for o in outcomes if isinstance(o, str) and o not in self.problems]
+        self.log.info("filing.half_done_finished", documents=len(rows))
+        self.half_done = None
 
     def _examine(self, cand: Candidate, now: float) -> Ready | None:
         """Settle, check content, classify. Returns a Ready item, or None (waits, review, gone)."""
@@ -381,6 +422,8 @@ class Daemon:
             if cand is not None:
                 self._failed(cand, reasons.encode("cannot_move_to_review", error=reasons.os_error(exc, self._where(rel))), time.monotonic())
             return
+        except Exception as exc:  # moved, but the register could not record why (its disk is full)
+            self.log.error("review.record_failed", path=self._shown(rel), error=_reason(exc))
         self._forget(rel)
 
     # -- heartbeat for `status` ----------------------------------------------------------------
@@ -391,7 +434,7 @@ class Daemon:
         self._heartbeat_due = now + HEARTBEAT_SECONDS
         # Early copies of files that changed since (or went without an event) are thrown away.
         self.filer.prune_early(lambda rel: c.signature if (c := self.settler.candidates.get(rel)) else None)
-        problems = list(self.problems)
+        problems = self._state_problems() + list(self.problems)
         # Stored as codes (naskahd.reasons): `status` renders them in its reader's language.
         problems += [
             reasons.encode("cannot_file", path=self._shown(p), error=reasons.nested(e))
@@ -411,8 +454,43 @@ class Daemon:
             "pending": len(self.settler), "waiting": waiting, "problems": problems,
         }
         if data != self._last_heartbeat or now >= self._heartbeat_written + 30:
-            write_heartbeat(self.config.state, {**data, "heartbeat": _iso_now()})
+            try:
+                write_heartbeat(self.config.state, {**data, "heartbeat": _iso_now()})
+            except OSError as exc:  # not even in place (state.write_heartbeat): keep running, retry
+                if self._heartbeat_error is None:
+                    self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
+                self._heartbeat_error = exc.strerror
+                return
+            self._heartbeat_error = None
             self._last_heartbeat, self._heartbeat_written = data, now
+
+    def _state_problems(self) -> list[str]:
+        """The state disk's trouble, first (state.write_heartbeat keeps the first problems
+        when a heartbeat rewritten in place must be cut)."""
+        problems: list[str] = []
+        full = space_problem(self.config.database_url)
+        if (full is not None) != self._disk_full:
+            self._disk_full = full is not None
+            if full is not None:
+                self.log.error("state.disk_full", folder=str(self.config.state), problem=full)
+            else:
+                self.log.info("state.disk_space_back", folder=str(self.config.state))
+        if full is not None:
+            problems.append(_(
+                "naskahd keeps running, but the disk of its state folder {folder} is full: scans that "
+                "cannot be registered wait in the drop folder; free space on that disk"
+            ).format(folder=self.config.state))
+        if self.half_done is not None:
+            problems.append(_(
+                "filing of {n} scan(s) stopped half-way ({error}): naskahd finishes them as soon as the "
+                "register can be written again, or at its next start; do not drop them again"
+            ).format(n=self.half_done[0], error=self.half_done[1]))
+        return problems
+
+
+def _reason(exc: BaseException) -> str:
+    """An error's own words: a database error without the SQL statement and its parameters."""
+    return str(getattr(exc, "orig", None) or exc)
 
 
 def _iso_now() -> str:

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from naskahd import __version__, i18n
+from naskahd import __version__, hardening, i18n
 from naskahd.errors import EXIT_ATTENTION, EXIT_USAGE, NaskahdError
 from naskahd.i18n import _
 
@@ -93,6 +93,7 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    hardening.no_core_dumps()  # before anything reads a key or a letter (hardening.py)
     argv = list(sys.argv[1:] if argv is None else argv)
     # The language must be chosen before the parsers' help texts are built.
     i18n.setup(_lang_from_argv(argv))

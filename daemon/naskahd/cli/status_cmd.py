@@ -1,6 +1,9 @@
 """``naskahd status [--json]``: is everything fine? Works whether or not the daemon runs.
 
-Exit code 0 healthy, 1 something needs a person, 3 the daemon is not running.
+Exit code 0 healthy, 1 something needs a person, 3 the daemon is not running. A full state
+disk is 1 even when the daemon is not running: the register is then not opened at all
+(SQLite's memory-mapped -shm could kill `status` with SIGBUS), and what `status` says
+comes from the heartbeat and the filesystem.
 """
 
 from __future__ import annotations
@@ -65,20 +68,25 @@ def gather(cfg: Any) -> dict[str, Any]:
     from naskahd import daemoninfo, installation, naming, state
     from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
     from naskahd.reasons import encode, nested, render
-    from naskahd.register import Document, DocumentState, ReviewItem
+    from naskahd.register import Document, DocumentState, ReviewItem, space_problem
 
     running = state.daemon_running(cfg.state)
     beat = state.read_heartbeat(cfg.state) if running else {}
     problems: list[str] = daemoninfo.config_problems(cfg)
     stopped: dict[str, Any] = {}
-    documents = {c: 0 for c in CATEGORIES}
+    documents: dict[str, int | None] = {c: 0 for c in CATEGORIES}
     last: dict[str, Any] | None = None
     reasons: dict[str, str] = {}
-    try:
-        sessions = installation.open_checked(cfg, create=False)
-    except (RegisterError, installation.RootError) as exc:
-        sessions = None
-        problems.append(exc.render())
+    disk_full = space_problem(cfg.database_url)
+    sessions = None
+    if disk_full is not None:
+        problems.append(disk_full)
+        documents = {c: None for c in CATEGORIES}  # unknown: the register is not opened
+    else:
+        try:
+            sessions = installation.open_checked(cfg, create=False)
+        except (RegisterError, installation.RootError) as exc:
+            problems.append(exc.render())
     if sessions is not None:
         with sessions() as s:
             for category, n in s.execute(select(Document.category, func.count()).group_by(Document.category)):
@@ -117,7 +125,7 @@ def gather(cfg: Any) -> dict[str, Any]:
         problems = [render(p) for p in beat.get("problems", [])] + problems
         waiting = [{**w, "reason": render(w.get("reason"))} for w in beat.get("waiting", [])]
         stale = _seconds_since(beat.get("heartbeat"))
-        if stale is None or stale > STALE_HEARTBEAT:
+        if (stale is None or stale > STALE_HEARTBEAT) and disk_full is None:
             problems.insert(0, _("the daemon holds its lock but has not reported for {s} s: it may be stuck; restart it").format(
                 s=int(stale) if stale is not None else "?"))
     else:
@@ -140,6 +148,7 @@ def gather(cfg: Any) -> dict[str, Any]:
         "last_document": last,
         "waiting": waiting,
         "watch_mode": beat.get("watch_mode"),
+        "state_disk_full": disk_full is not None,
     }
 
 
@@ -181,7 +190,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(_("naskahd is NOT running"))
         docs = info["documents"]
-        print(_("Documents: inbound {inbound}, outbound {outbound}, exempt {exempt}").format(**docs))
+        if None in docs.values():
+            print(_("Documents: unknown (the register is not opened)"))
+        else:
+            print(_("Documents: inbound {inbound}, outbound {outbound}, exempt {exempt}").format(**docs))
         print(_("Waiting in the drop folder: {n}").format(n=info["pending"]))
         print(_("Needing review: {n}").format(n=info["review"]))
         if info["review"]:
@@ -202,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  - {p}")
         else:
             print(_("Problems: none"))
+    if info["state_disk_full"]:
+        return EXIT_ATTENTION
     if not info["daemon"]["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_ATTENTION if info["problems"] or info["review"] else EXIT_OK

@@ -236,7 +236,7 @@ def open_checked(config: Config, *, create: bool) -> Any:
     from naskahd.register import open_register
 
     log = get_logger("installation")
-    if config.embedded and not any(root.exists() for root in roots(config).values()):
+    if create and config.embedded and not any(root.exists() for root in roots(config).values()):
         initialise(config)
         log.warning("installation.created", root=str(config.drop.parent), config=config.source)
     elif create and _adopt_legacy(config):

@@ -1,0 +1,105 @@
+"""What a drive lacks, from the register alone: the drive is never walked to find out.
+
+``missing`` asks the register (documents whose archive copy is final and that have no
+verified copy on the drive); ``assign`` is pure: it gives each one its path on the drive
+(``names.drive_path``), deterministically in register order, and sets aside what the
+drive's filesystem cannot hold (over 4 GiB on FAT32). The cost grows with what is new,
+not with the size of the archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from naskahd.categories import EXEMPT
+from naskahd.drives import names
+from naskahd.register import Copy, Document, DocumentState
+
+FAT32_MAX = 4 * 1024**3 - 1  # bytes in one FAT32 file
+FINAL = (DocumentState.FILED, DocumentState.SOURCE_STUCK)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    document_id: int
+    agenda: str
+    category: str
+    archive_path: str
+    size: int  # of the archive file (the .age file for exempt letters)
+    sha256: str  # of the archive file
+
+
+@dataclass(frozen=True)
+class Item:
+    wanted: Wanted
+    drive_path: str  # relative to naskah/ on the drive
+
+
+@dataclass(frozen=True)
+class Plan:
+    items: tuple[Item, ...]
+    too_big: tuple[Wanted, ...]  # cannot go onto this filesystem at all
+
+    @property
+    def files(self) -> int:
+        return len(self.items)
+
+    @property
+    def bytes(self) -> int:
+        return sum(i.wanted.size for i in self.items)
+
+
+def _lacking(drive_id: int):  # type: ignore[no-untyped-def]
+    on_drive = exists().where(Copy.drive_id == drive_id, Copy.document_id == Document.id)
+    return Document.state.in_(FINAL) & ~on_drive
+
+
+def missing(session: Session, drive_id: int, limit: int | None = None) -> list[Wanted]:
+    query = select(
+        Document.id, Document.agenda, Document.category, Document.archive_path,
+        Document.size, Document.sha256, Document.ciphertext_size, Document.ciphertext_sha256,
+    ).where(_lacking(drive_id)).order_by(Document.id)
+    if limit is not None:
+        query = query.limit(limit)
+    out = []
+    for id_, agenda, category, path, size, sha, csize, csha in session.execute(query):
+        exempt = category == EXEMPT
+        out.append(Wanted(id_, agenda, category, path, csize if exempt else size, csha if exempt else sha))
+    return out
+
+
+def pending(session: Session, drive_id: int) -> tuple[int, int]:
+    """(files, bytes) the drive lacks, for ``status``: one aggregate query."""
+    size = func.coalesce(Document.ciphertext_size, Document.size)
+    row = session.execute(select(func.count(), func.coalesce(func.sum(size), 0)).where(_lacking(drive_id))).one()
+    return int(row[0]), int(row[1])
+
+
+def taken_paths(session: Session, drive_id: int, folders: Iterable[str]) -> set[str]:
+    """Folded drive paths already used in ``folders`` on the drive (for clash resolution)."""
+    taken: set[str] = set()
+    for folder in set(folders):
+        prefix = folder + "/"
+        rows = session.scalars(select(Copy.drive_path).where(Copy.drive_id == drive_id, Copy.drive_path.startswith(prefix, autoescape=True)))
+        taken |= names.folded(rows)
+    return taken
+
+
+def folder_of(archive_path: str) -> str:
+    return "/".join(names.component(p) for p in archive_path.split("/")[:-1])
+
+
+def assign(wanted: Sequence[Wanted], taken: set[str], *, fstype: str | None) -> Plan:
+    """Pure: each wanted document's path on the drive, in register order."""
+    items, too_big = [], []
+    fat = (fstype or "").lower() in ("vfat", "fat", "fat32", "msdos")
+    for w in sorted(wanted, key=lambda w: w.document_id):
+        if fat and w.size > FAT32_MAX:
+            too_big.append(w)
+            continue
+        items.append(Item(w, names.drive_path(w.archive_path, taken)))
+    return Plan(tuple(items), tuple(too_big))

@@ -1,0 +1,113 @@
+"""Register, sync, verify and restore with the CLI on real loop-mounted filesystems."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import Daemon, naskahd_cmd, require_tool, wait_until, write_config
+from drives_fixtures import drives, tree_hashes, udevd  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.system
+
+
+def cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(naskahd_cmd("--config", str(cfg), *args), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "LANG": "C.UTF-8"})
+
+
+def filed_tree(tmp_path: Path, files: dict[str, bytes], **kw) -> tuple[Path, Daemon]:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "naskahd", settle=0.2, **kw)
+    d = Daemon(cfg.parent, cfg).start()
+    for rel, data in files.items():
+        (d.drop / rel).write_bytes(data)
+    wait_until(lambda: len(d.documents()) == len(files), 60, "all filed", d)
+    return cfg, d
+
+
+def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> None:  # type: ignore[no-untyped-def]
+    files = {f"masuk/surat {i}.pdf": f"letter {i}\n".encode() * (i + 1) for i in range(5)}
+    files["keluar/balasan.txt"] = b"reply\n"
+    cfg, d = filed_tree(tmp_path, files)
+    d.stop()
+    image = drives.make("ext4")
+    image.attach()
+    mp = image.mount(tmp_path / "mnt")
+    out = cli(cfg, "drive", "register", str(mp), "--name", "safe1", "--install-units", str(tmp_path / "units"))
+    assert out.returncode == 0, out.stderr
+    token = mp / "naskah" / ".naskahd" / "token.json"
+    assert token.exists()
+    listed = json.loads(cli(cfg, "drive", "list", "--json").stdout)
+    assert [(x["name"], x["present"], x["pending_files"]) for x in listed] == [("safe1", True, 6)]
+    again = cli(cfg, "drive", "register", str(mp), "--name", "other")
+    assert again.returncode == 1 and "already registered" in again.stderr
+
+    out = cli(cfg, "sync")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "6 file(s) copied and verified" in out.stdout and "safe" in out.stdout
+    docs = json.loads(cli(cfg, "list", "--json").stdout)
+    for doc in docs:
+        assert tree_hashes(mp / "naskah")[doc["archive_path"]] == doc["sha256"]
+    listed = json.loads(cli(cfg, "drive", "list", "--json").stdout)
+    assert listed[0]["pending_files"] == 0 and listed[0]["last_verified"]
+    out = cli(cfg, "sync", "--drive", "safe1")  # nothing new
+    assert out.returncode == 0 and "0 file(s) copied" in out.stdout
+
+    out = cli(cfg, "verify", "--json")
+    assert out.returncode == 0, out.stdout
+    result = json.loads(out.stdout)
+    assert result["archive"]["checked"] == 6 and result["drives"]["safe1"]["checked"] == 6
+
+    # A changed, a missing and an unexpected file on the drive are each named.
+    first = mp / "naskah" / docs[0]["archive_path"]
+    first.write_bytes(b"tampered")
+    (mp / "naskah" / docs[1]["archive_path"]).unlink()
+    (mp / "naskah" / "stray.txt").write_bytes(b"?")
+    out = cli(cfg, "verify", "--drive", "safe1", "--json")
+    assert out.returncode == 1
+    r = json.loads(out.stdout)["drives"]["safe1"]
+    assert r["changed"] == [docs[0]["agenda"]] and r["missing"] == [docs[1]["agenda"]] and r["unexpected"] == ["naskah/stray.txt"]
+    (mp / "naskah" / "stray.txt").unlink()
+
+
+def test_restore_rebuilds_an_identical_register_and_archive(tmp_path: Path, drives) -> None:  # type: ignore[no-untyped-def]
+    key = tmp_path / "officer.key"
+    subprocess.run([require_tool("age-keygen"), "-o", str(key)], check=True, capture_output=True)
+    recipient = next(line.split(": ")[1] for line in key.read_text().splitlines() if line.startswith("# public key"))
+    files = {f"masuk/in {i}.pdf": os.urandom(3000 + i) for i in range(4)}
+    files["keluar/out.pdf"] = b"out"
+    files["dikecualikan/RAHASIA nota dinas.pdf"] = b"secret plaintext " * 50
+    recipients = [recipient]
+    cfg, d = filed_tree(tmp_path, files, recipients=recipients)
+    d.stop()
+    image = drives.make("ext4")
+    image.attach()
+    mp = image.mount(tmp_path / "mnt")
+    assert cli(cfg, "drive", "register", str(mp), "--name", "safe1").returncode == 0
+    assert cli(cfg, "sync").returncode == 0
+    original = json.loads(cli(cfg, "list", "--json").stdout)
+    # Exempt letters reach the drive only as their .age files; neither their plaintext nor their name.
+    on_drive = b"".join(p.read_bytes() for p in mp.rglob("*") if p.is_file())
+    assert b"secret plaintext" not in on_drive and b"RAHASIA" not in on_drive
+    assert not [p for p in mp.rglob("*RAHASIA*")]
+    exempt = [x for x in original if x["category"] == "exempt"]
+    assert len(exempt) == 1 and (mp / "naskah" / exempt[0]["archive_path"]).name.endswith(".pdf.age")
+
+    new_root = tmp_path / "restored"
+    out = cli(cfg, "restore", "--from", str(mp), "--root", str(new_root))
+    assert out.returncode == 0, out.stdout + out.stderr
+    new_cfg = new_root / "naskahd.toml"
+    assert json.loads(cli(new_cfg, "list", "--json").stdout) == original
+    out = cli(new_cfg, "verify", "--archive")
+    assert out.returncode == 0, out.stdout
+    assert tree_hashes(new_root / "archive") == tree_hashes(cfg.parent / "archive")
+    # the officer's identity opens the restored exempt letter's name as before
+    revealed = json.loads(cli(new_cfg, "list", "--json", "--identity", str(key)).stdout)
+    assert [x["original_name"] for x in revealed if x["category"] == "exempt"] == ["RAHASIA nota dinas.pdf"]
+    # never over an existing installation
+    again = cli(cfg, "restore", "--from", str(mp), "--root", str(new_root))
+    assert again.returncode == 1 and "not empty" in again.stderr

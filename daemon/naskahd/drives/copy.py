@@ -225,6 +225,7 @@ def drop_device_cache(devnode: str | None) -> None:
 class BatchResult:
     verified: list[tuple[Item, int, str]]  # item, size, sha256 read back
     failed: list[tuple[Item, str]]  # item, why (the rest of the batch goes on)
+    full: OSError | None = None  # the drive filled up: what was written before is verified, the rest not tried
 
 
 def fatal(exc: OSError) -> bool:
@@ -255,6 +256,9 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
                 result.failed.append((item, str(exc)))
                 continue
             except OSError as exc:
+                if exc.errno in FULL:
+                    result.full = exc
+                    break
                 if fatal(exc):
                     raise
                 result.failed.append((item, _("cannot write it on the drive: {error}").format(error=exc.strerror or exc)))
@@ -273,6 +277,9 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
                 to_check.append((item, False))
                 continue
             except OSError as exc:
+                if exc.errno in FULL:  # delayed allocation: the fsync is where a full drive shows
+                    result.full = exc
+                    break
                 if fatal(exc):
                     raise
                 if written[0][4] >= 0:
@@ -284,6 +291,12 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
             written.pop(0)
             dirs.add(dirfd)
             to_check.append((item, True))
+        for _item, dirfd, temp, _name, out in written:  # not renamed (the drive filled up)
+            with contextlib.suppress(OSError):
+                if out >= 0:
+                    os.close(out)
+                os.unlink(temp, dir_fd=dirfd)
+        written = []
         for dirfd in dirs:
             os.fsync(dirfd)
         syncfs(root.fd)

@@ -239,6 +239,8 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
             _record(sessions, root, drive, result.verified)
             copied += len(result.verified)
             report.copied += len(result.verified)
+        if result.full is not None:
+            raise result.full
     return copied
 
 

@@ -44,7 +44,7 @@ def udev_rule(name: str, uuid: str) -> str:
     return (
         f"# naskahd backup drive {name}: mount it at {mountpoint(name)} when it is plugged in.\n"
         f"# Install: cp {rule_name(name)} /etc/udev/rules.d/ && udevadm control --reload\n"
-        f'ACTION=="add", SUBSYSTEM=="block", ENV{{ID_FS_UUID}}=="{uuid}", '
+        f'ACTION!="remove", SUBSYSTEM=="block", ENV{{ID_FS_UUID}}=="{uuid}", '
         f'TAG+="systemd", ENV{{SYSTEMD_WANTS}}+="{mount_unit_name(name)}"\n'
     )
 

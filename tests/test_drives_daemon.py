@@ -183,3 +183,18 @@ def test_hostile_names_are_mapped_on_exfat_and_ntfs_and_every_hash_matches(tmp_p
     assert any(a != b for a, b in mapped.items())  # the mapping is recorded where it changed a name
     for path in mapped.values():
         assert not any(c in path.rpartition("/")[2] for c in '<>:"\\|?*')
+
+
+def test_naskahd_sync_while_the_daemon_syncs_waits_for_the_same_lock(tmp_path: Path, drives: Drives) -> None:
+    n = 800
+    d = start(tmp_path, {f"keluar/k{i:04d}.pdf": os.urandom(20_000) for i in range(n)})
+    image = register(d, drives, tmp_path, "safe1", size_mb=128)
+    image.attach()
+    mp = image.mount(tmp_path / "media" / "safe1")
+    d.wait_event("drive.sync_started", timeout=60, drive="safe1")
+    out = cli(d.config, "sync", "--drive", "safe1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    # one after the other: the daemon copied everything, the CLI waited and found nothing left
+    assert "waiting for it to finish" in out.stderr and "0 file(s) copied and verified" in out.stdout
+    assert d.wait_event("drive.synced", timeout=10, drive="safe1")["copied"] == n
+    on_drive_matches_register(d, mp)

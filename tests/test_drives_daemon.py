@@ -198,3 +198,15 @@ def test_naskahd_sync_while_the_daemon_syncs_waits_for_the_same_lock(tmp_path: P
     assert "waiting for it to finish" in out.stderr and "0 file(s) copied and verified" in out.stdout
     assert d.wait_event("drive.synced", timeout=10, drive="safe1")["copied"] == n
     on_drive_matches_register(d, mp)
+
+
+def test_a_registered_drive_already_mounted_at_start_up_is_synced(tmp_path: Path, drives: Drives) -> None:
+    d = start(tmp_path, {"masuk/a.pdf": b"first", "keluar/b.pdf": b"second"})
+    d.stop()
+    image = drives.make("ext4")
+    image.attach()
+    mp = image.mount(tmp_path / "media" / "safe1")
+    assert cli(d.config, "drive", "register", str(mp), "--name", "safe1").returncode == 0
+    d.start()
+    assert d.wait_event("drive.synced", timeout=60, drive="safe1")["copied"] == 2
+    on_drive_matches_register(d, mp)

@@ -89,13 +89,25 @@ def test_restore_rebuilds_an_identical_register_and_archive(tmp_path: Path, driv
     mp = image.mount(tmp_path / "mnt")
     assert cli(cfg, "drive", "register", str(mp), "--name", "safe1").returncode == 0
     assert cli(cfg, "sync").returncode == 0
+    # Two more letters, synced within the hour: the snapshot is not rewritten, their
+    # register rows reach the drive in the manifest.
+    snapshot = mp / "naskah" / ".naskahd" / "register.sqlite3"
+    before = snapshot.stat().st_mtime_ns
+    d.start()
+    (d.drop / "masuk" / "later 1.pdf").write_bytes(b"later one")
+    (d.drop / "dikecualikan" / "later secret.pdf").write_bytes(b"later secret " * 9)
+    wait_until(lambda: len(d.documents()) == len(files) + 2, 60, "filed", d)
+    d.stop()
+    out = cli(cfg, "sync")
+    assert out.returncode == 0 and "2 file(s) copied" in out.stdout, out.stdout
+    assert snapshot.stat().st_mtime_ns == before
     original = json.loads(cli(cfg, "list", "--json").stdout)
     # Exempt letters reach the drive only as their .age files; neither their plaintext nor their name.
     on_drive = b"".join(p.read_bytes() for p in mp.rglob("*") if p.is_file())
-    assert b"secret plaintext" not in on_drive and b"RAHASIA" not in on_drive
+    assert b"secret plaintext" not in on_drive and b"RAHASIA" not in on_drive and b"later secret" not in on_drive
     assert not [p for p in mp.rglob("*RAHASIA*")]
     exempt = [x for x in original if x["category"] == "exempt"]
-    assert len(exempt) == 1 and (mp / "naskah" / exempt[0]["archive_path"]).name.endswith(".pdf.age")
+    assert len(exempt) == 2 and (mp / "naskah" / exempt[0]["archive_path"]).name.endswith(".pdf.age")
 
     new_root = tmp_path / "restored"
     out = cli(cfg, "restore", "--from", str(mp), "--root", str(new_root))
@@ -107,7 +119,13 @@ def test_restore_rebuilds_an_identical_register_and_archive(tmp_path: Path, driv
     assert tree_hashes(new_root / "archive") == tree_hashes(cfg.parent / "archive")
     # the officer's identity opens the restored exempt letter's name as before
     revealed = json.loads(cli(new_cfg, "list", "--json", "--identity", str(key)).stdout)
-    assert [x["original_name"] for x in revealed if x["category"] == "exempt"] == ["RAHASIA nota dinas.pdf"]
+    assert [x["original_name"] for x in revealed if x["category"] == "exempt"] == ["RAHASIA nota dinas.pdf", "later secret.pdf"]
+    # the agenda counters follow the restored rows: the next letter gets a new number
+    import sqlite3
+
+    con = sqlite3.connect(new_root / "state" / "register.sqlite3")
+    assert con.execute("SELECT last_number FROM agenda_counters WHERE category='exempt'").fetchone() == (2,)
+    assert con.execute("SELECT count(*) FROM drives").fetchone() == (0,)  # re-registered on the new host
     # never over an existing installation
     again = cli(cfg, "restore", "--from", str(mp), "--root", str(new_root))
     assert again.returncode == 1 and "not empty" in again.stderr

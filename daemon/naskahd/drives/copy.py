@@ -7,9 +7,9 @@ the host's own disk. Per batch (``copy_batch``):
 
 1. each file is copied from the archive to a temp name in its folder on the drive,
    hashed on the way (the archive copy must still match the register), writeback started;
-2. each temp file is fsynced and renamed to its final name (never over an existing file),
-   and each folder touched is fsynced;
-3. ``syncfs`` on the drive, then every file is read back after ``posix_fadvise(DONTNEED)``
+2. one ``syncfs`` makes all their data durable (as an fsync of each would, for the price
+   of one), then each is renamed to its final name (never over an existing file);
+3. a second ``syncfs`` makes the renames durable, then every file is read back after ``posix_fadvise(DONTNEED)``
    dropped its cached pages (so the bytes come from the drive, not from memory) and its
    SHA-256 compared with the register's. Only files that pass are returned as verified.
 
@@ -236,11 +236,15 @@ def fatal(exc: OSError) -> bool:
 def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode: str | None = None,
                cancelled: Callable[[], bool] = lambda: False) -> BatchResult:
     """Copy, flush and verify ``items``; raise OSError for an error that stops the sync
-    (``fatal``), after removing this batch's temp files where the drive still allows."""
+    (``fatal``), after removing this batch's temp files where the drive still allows.
+
+    One ``syncfs`` makes every temp file's data durable before any is renamed (the
+    batch's equivalent of an fsync per file, at the cost of one: a crash before it leaves
+    only temp names, removed by the next sync); the renames and their folders are made
+    durable by a second ``syncfs``; then everything is read back."""
     result = BatchResult([], [])
-    written: list[tuple[Item, int, str, str, int]] = []  # item, dirfd, temp, final name, open temp fd
+    written: list[tuple[Item, int, str, str]] = []  # item, dirfd, temp, final name
     to_check: list[tuple[Item, bool]] = []  # item, written by this batch (False: was already there)
-    dirs: set[int] = set()
     try:
         for item in items:
             if cancelled():
@@ -251,7 +255,7 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
                 to_check.append((item, False))
                 continue
             try:
-                temp, out = _write_temp(archive / item.wanted.archive_path, dirfd, item)
+                temp = _write_temp(archive / item.wanted.archive_path, dirfd, item)
             except _SourceBad as exc:
                 result.failed.append((item, str(exc)))
                 continue
@@ -263,43 +267,31 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
                     raise
                 result.failed.append((item, _("cannot write it on the drive: {error}").format(error=exc.strerror or exc)))
                 continue
-            written.append((item, dirfd, temp, name, out))
+            written.append((item, dirfd, temp, name))
+        try:
+            syncfs(root.fd)  # the data of every temp file, before any rename
+        except OSError as exc:
+            if exc.errno not in FULL:
+                raise
+            result.full = exc
+            return result  # the finally clause removes the temp files
         while written:
-            item, dirfd, temp, name, out = written[0]
+            item, dirfd, temp, name = written.pop(0)
             try:
-                os.fsync(out)  # writeback was started as it was written: little left to wait for
-                os.close(out)
-                written[0] = (item, dirfd, temp, name, -1)
                 _rename_noreplace(dirfd, temp, name)
             except FileExistsError:
                 os.unlink(temp, dir_fd=dirfd)
-                written.pop(0)
                 to_check.append((item, False))
                 continue
             except OSError as exc:
-                if exc.errno in FULL:  # delayed allocation: the fsync is where a full drive shows
-                    result.full = exc
-                    break
                 if fatal(exc):
+                    written.insert(0, (item, dirfd, temp, name))
                     raise
-                if written[0][4] >= 0:
-                    os.close(out)
                 os.unlink(temp, dir_fd=dirfd)
-                written.pop(0)
                 result.failed.append((item, _("cannot name it on the drive: {error}").format(error=exc.strerror or exc)))
                 continue
-            written.pop(0)
-            dirs.add(dirfd)
             to_check.append((item, True))
-        for _item, dirfd, temp, _name, out in written:  # not renamed (the drive filled up)
-            with contextlib.suppress(OSError):
-                if out >= 0:
-                    os.close(out)
-                os.unlink(temp, dir_fd=dirfd)
-        written = []
-        for dirfd in dirs:
-            os.fsync(dirfd)
-        syncfs(root.fd)
+        syncfs(root.fd)  # the renames and the folders
         drop_device_cache(devnode)
         for item, ours in to_check:
             got = root.hash_file(item.drive_path)
@@ -315,10 +307,8 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
             else:
                 result.failed.append((item, _("a different file is already on the drive at {path}; it was left as it is").format(path=item.drive_path)))
     finally:
-        for _item, dirfd, temp, _name, out in written:
+        for _item, dirfd, temp, _name in written:
             with contextlib.suppress(OSError):
-                if out >= 0:
-                    os.close(out)
                 os.unlink(temp, dir_fd=dirfd)
     return result
 
@@ -327,9 +317,8 @@ class _SourceBad(Exception):
     pass
 
 
-def _write_temp(source: Path, dirfd: int, item: Item) -> tuple[str, int]:
-    """Copy ``source`` to a new temp file in ``dirfd``: (temp name, its open descriptor,
-    writeback started, not yet fsynced)."""
+def _write_temp(source: Path, dirfd: int, item: Item) -> str:
+    """Copy ``source`` to a new temp file in ``dirfd``, writeback started; its name."""
     try:
         src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
@@ -349,13 +338,12 @@ def _write_temp(source: Path, dirfd: int, item: Item) -> tuple[str, int]:
             if (size, h.hexdigest()) != (item.wanted.size, item.wanted.sha256):
                 raise _SourceBad(_("its archive file no longer matches the register; run 'naskahd verify --archive'"))
             durable.start_writeback(out)
-        except BaseException:
+        finally:
             os.close(out)
-            raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp, dir_fd=dirfd)
         raise
     finally:
         os.close(src)
-    return temp, out
+    return temp

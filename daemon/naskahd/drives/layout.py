@@ -3,11 +3,13 @@
     naskah/<category>/<YYYY>/<MM>/<name>   the archive's tree, names mapped (names.py)
     naskah/.naskahd/token.json             the identity token (token.py)
     naskah/.naskahd/manifest.jsonl         one line per verified document: agenda, category,
-                                           archive path, path on the drive, size, SHA-256;
-                                           and a line per register snapshot (appended, so a
-                                           sync costs what is new, not the whole archive)
+                                           archive path, path on the drive, size, SHA-256,
+                                           and its whole register row; a line per register
+                                           snapshot (appended: a sync costs what is new)
     naskah/.naskahd/register.sqlite3       the register, a consistent snapshot (SQLite's
-                                           online backup API), as of the last sync
+                                           online backup API), refreshed by a sync that
+                                           copies something once it is an hour old; rows
+                                           registered since are in the manifest
     naskah/.naskahd/naskahd.toml           the configuration (no secrets are in it)
 
 The drive alone is enough for ``naskahd restore``. Exempt letters are on it only as their
@@ -16,8 +18,11 @@ The drive alone is enough for ``naskahd restore``. Exempt letters are on it only
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import enum
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 ROOT = "naskah"
@@ -58,3 +63,28 @@ def _lines(data: bytes) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(rec, dict):
             yield rec
+
+
+def encode_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A register row as JSON: bytes as {"b64": ...}, times as ISO 8601, enums by value."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, bytes):
+            value = {"b64": base64.b64encode(value).decode()}
+        elif isinstance(value, dt.datetime):
+            value = {"time": value.isoformat()}
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        out[key] = value
+    return out
+
+
+def decode_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and "b64" in value:
+            value = base64.b64decode(value["b64"])
+        elif isinstance(value, dict) and "time" in value:
+            value = dt.datetime.fromisoformat(value["time"])
+        out[key] = value
+    return out

@@ -77,12 +77,33 @@ def restore(source: Path, root: Path) -> Restored:
     return out
 
 
+def _replay_manifest_rows(sessions, docs) -> None:  # type: ignore[no-untyped-def]
+    """Documents copied after the snapshot was taken: their rows are in the manifest. The
+    agenda counters are raised to the highest number restored, so none is given twice."""
+    from sqlalchemy import func, insert, select
+
+    from naskahd.register import AgendaCounter, Document
+
+    with sessions.begin() as s:
+        known = set(s.scalars(select(Document.agenda)))
+        extra = [layout.decode_row(r["row"]) for a, r in docs.items() if a not in known and r.get("row")]
+        if extra:
+            s.execute(insert(Document.__table__), extra)
+        for category, year, top in s.execute(select(Document.category, Document.year, func.max(Document.number)).group_by(Document.category, Document.year)):
+            counter = s.get(AgendaCounter, (category, year))
+            if counter is None:
+                s.add(AgendaCounter(category=category, year=year, last_number=top))
+            elif counter.last_number < top:
+                counter.last_number = top
+
+
 def _copy_documents(source: Path, archive: Path, sessions, docs, out: Restored) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import delete, select
 
     from naskahd.drives.plan import FINAL
     from naskahd.register import Copy, Document, Drive
 
+    _replay_manifest_rows(sessions, docs)
     with sessions() as s:
         rows = list(s.scalars(select(Document).order_by(Document.id)))
     for d in rows:

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from naskahd.register import Copy, Document, Drive
 BATCH_FILES = 256
 BATCH_BYTES = 64 << 20
 ROUNDS = 3  # plan → copy → snapshot again while letters were filed during the sync
+SNAPSHOT_EVERY = 3600.0  # seconds: a newer register snapshot is not replaced (the manifest has the rows since)
 
 
 def human_bytes(n: int) -> str:
@@ -154,7 +156,8 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
                 copied = _copy_missing(cfg, sessions, drive, mount, node, root, report, log, cancelled)
                 if cancelled():
                     return _stopped(report, "gone", sessions, drive, log, _("the daemon is stopping"))
-                if copied or not _has_snapshot(root):
+                age = _snapshot_age(root)
+                if age is None or (copied and age >= SNAPSHOT_EVERY):
                     _write_metadata(cfg, sessions, root)
                 with sessions() as s:
                     left = plan.pending(s, drive.id)
@@ -247,10 +250,14 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
 def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive, verified: list[tuple[plan.Item, int, str]]) -> None:
     now = dt.datetime.now(dt.UTC)
     prefix = layout.ROOT + "/"
+    table = Document.__table__
+    with sessions() as s:
+        rows = {r["id"]: layout.encode_row(r) for r in s.execute(
+            select(table).where(table.c.id.in_([i.wanted.document_id for i, _s, _h in verified]))).mappings()}
     lines = b"".join(layout.manifest_line({
         "kind": "document", "agenda": i.wanted.agenda, "category": i.wanted.category,
         "archive_path": i.wanted.archive_path, "drive_path": i.drive_path.removeprefix(prefix),
-        "size": size, "sha256": sha, "verified_at": now.isoformat(),
+        "size": size, "sha256": sha, "verified_at": now.isoformat(), "row": rows.get(i.wanted.document_id),
     }) for i, size, sha in verified)
     root.append(layout.MANIFEST, lines)
     with sessions.begin() as s:
@@ -258,11 +265,14 @@ def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
                        size=size, sha256=sha, verified_at=now) for i, size, sha in verified)
 
 
-def _has_snapshot(root: copy.DriveRoot) -> bool:
+def _snapshot_age(root: copy.DriveRoot) -> float | None:
+    """Seconds since the drive's register snapshot was written, or None if it has none."""
+    folder, _sep, name = layout.REGISTER.rpartition("/")
     try:
-        return root.hash_file(layout.REGISTER) is not None
+        st = os.stat(name, dir_fd=root.dir(folder, create=False), follow_symlinks=False)
     except (FileNotFoundError, NotADirectoryError):
-        return False
+        return None
+    return max(0.0, time.time() - st.st_mtime)
 
 
 def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.DriveRoot) -> None:

@@ -318,7 +318,7 @@ class _SourceBad(Exception):
 
 
 def _write_temp(source: Path, dirfd: int, item: Item) -> str:
-    """Copy ``source`` to a new temp file in ``dirfd``, writeback started; its name."""
+    """Copy ``source`` to a new temp file in ``dirfd`` (the batch's syncfs flushes it); its name."""
     try:
         src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
@@ -337,7 +337,6 @@ def _write_temp(source: Path, dirfd: int, item: Item) -> str:
                     view = view[os.write(out, view):]
             if (size, h.hexdigest()) != (item.wanted.size, item.wanted.sha256):
                 raise _SourceBad(_("its archive file no longer matches the register; run 'naskahd verify --archive'"))
-            durable.start_writeback(out)
         finally:
             os.close(out)
     except BaseException:

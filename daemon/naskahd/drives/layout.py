@@ -67,15 +67,15 @@ def _lines(data: bytes) -> Iterator[dict[str, Any]]:
 
 def encode_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """A register row as JSON: bytes as {"b64": ...}, times as ISO 8601, enums by value."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, bytes):
-            value = {"b64": base64.b64encode(value).decode()}
-        elif isinstance(value, dt.datetime):
-            value = {"time": value.isoformat()}
+    out = dict(row)
+    for key, value in out.items():
+        kind = type(value)
+        if kind is bytes:
+            out[key] = {"b64": base64.b64encode(value).decode()}
+        elif kind is dt.datetime:
+            out[key] = {"time": value.isoformat()}
         elif isinstance(value, enum.Enum):
-            value = value.value
-        out[key] = value
+            out[key] = value.value
     return out
 
 

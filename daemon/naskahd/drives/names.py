@@ -10,6 +10,7 @@ register id) keeps the name, later ones get `` (2)``, `` (3)``, ... The register
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -49,6 +50,7 @@ def _fit(base: str, suffix: str, limit: int = MAX_UNITS) -> str:
     return base + suffix
 
 
+@functools.lru_cache(maxsize=4096)  # folder names repeat for every file in them
 def component(name: str) -> str:
     """One path component as every target filesystem accepts it."""
     mapped = _FORBIDDEN.sub("_", name)

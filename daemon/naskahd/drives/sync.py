@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import hostsecret
@@ -252,7 +252,7 @@ def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
     prefix = layout.ROOT + "/"
     table = Document.__table__
     with sessions() as s:
-        rows = {r["id"]: layout.encode_row(r) for r in s.execute(
+        rows = {r["id"]: layout.encode_row(r) for r in s.connection().execute(
             select(table).where(table.c.id.in_([i.wanted.document_id for i, _s, _h in verified]))).mappings()}
     lines = b"".join(layout.manifest_line({
         "kind": "document", "agenda": i.wanted.agenda, "category": i.wanted.category,
@@ -260,9 +260,10 @@ def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
         "size": size, "sha256": sha, "verified_at": now.isoformat(), "row": rows.get(i.wanted.document_id),
     }) for i, size, sha in verified)
     root.append(layout.MANIFEST, lines)
-    with sessions.begin() as s:
-        s.add_all(Copy(drive_id=drive.id, document_id=i.wanted.document_id, drive_path=i.drive_path.removeprefix(prefix),
-                       size=size, sha256=sha, verified_at=now) for i, size, sha in verified)
+    with sessions.begin() as s:  # one short write transaction per batch (Core: no ORM objects to build)
+        s.execute(insert(Copy.__table__), [
+            {"drive_id": drive.id, "document_id": i.wanted.document_id, "drive_path": i.drive_path.removeprefix(prefix),
+             "size": size, "sha256": sha, "verified_at": now} for i, size, sha in verified])
 
 
 def _snapshot_age(root: copy.DriveRoot) -> float | None:

@@ -129,3 +129,30 @@ def test_restore_rebuilds_an_identical_register_and_archive(tmp_path: Path, driv
     # never over an existing installation
     again = cli(cfg, "restore", "--from", str(mp), "--root", str(new_root))
     assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_verify_shows_a_progress_line_on_a_terminal_only_and_a_look_alike_is_refused_by_the_cli(tmp_path: Path, drives) -> None:  # type: ignore[no-untyped-def]
+    from conftest_age import run_in_pty
+
+    cfg, d = filed_tree(tmp_path, {f"masuk/p{i}.pdf": os.urandom(5000) for i in range(3)})
+    d.stop()
+    rc, out = run_in_pty(naskahd_cmd("--config", str(cfg), "verify", "--archive"), [])
+    assert rc == 0 and "archive: 3/3 files" in out and "MB/s" in out and "s left" in out, out
+    piped = cli(cfg, "verify", "--archive")
+    assert piped.returncode == 0 and "MB/s" not in piped.stdout + piped.stderr
+
+    image = drives.make("ext4", label="SAFE")
+    image.attach()
+    mp = image.mount(tmp_path / "mnt")
+    assert cli(cfg, "drive", "register", str(mp), "--name", "safe1").returncode == 0
+    uuid = json.loads(cli(cfg, "drive", "list", "--json").stdout)[0]["uuid"]
+    image.unplug()
+    fake = drives.make("ext4", uuid=uuid, label="SAFE")
+    fake.attach()
+    fmp = fake.mount(tmp_path / "fake")
+    out = cli(cfg, "sync", "--drive", "safe1")
+    assert out.returncode == 1 and "refused" in out.stdout and "nothing was written" in out.stdout
+    assert sorted(os.listdir(fmp)) == ["lost+found"]
+    out = cli(cfg, "verify", "--drive", "safe1", "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["drives"]["safe1"]["refused"]
+    assert sorted(os.listdir(fmp)) == ["lost+found"]

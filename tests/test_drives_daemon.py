@@ -112,13 +112,13 @@ def test_a_registered_drive_is_synced_on_mount_an_unknown_one_ignored_a_look_ali
 
 
 def test_a_drive_unplugged_mid_sync_keeps_the_daemon_running_and_the_next_plug_in_resumes(tmp_path: Path, drives: Drives) -> None:
-    n = 1500
+    n = 4000  # a sync of several seconds: the unplug falls inside it
     d = start(tmp_path, {f"masuk/s{i:04d}.pdf": os.urandom(20_000) for i in range(n)})
-    image = register(d, drives, tmp_path, "safe1", size_mb=128)
+    image = register(d, drives, tmp_path, "safe1", size_mb=256)
     image.attach()
     image.mount(tmp_path / "media" / "safe1")
     d.wait_event("drive.sync_started", timeout=60, drive="safe1")
-    time.sleep(0.3)
+    time.sleep(0.2)
     image.umount(lazy=True)
     image.detach()
     stopped = d.wait_event("drive.sync_stopped", timeout=120, drive="safe1")
@@ -186,9 +186,9 @@ def test_hostile_names_are_mapped_on_exfat_and_ntfs_and_every_hash_matches(tmp_p
 
 
 def test_naskahd_sync_while_the_daemon_syncs_waits_for_the_same_lock(tmp_path: Path, drives: Drives) -> None:
-    n = 800
+    n = 4000  # a sync of several seconds: the CLI starts well inside it
     d = start(tmp_path, {f"keluar/k{i:04d}.pdf": os.urandom(20_000) for i in range(n)})
-    image = register(d, drives, tmp_path, "safe1", size_mb=128)
+    image = register(d, drives, tmp_path, "safe1", size_mb=256)
     image.attach()
     mp = image.mount(tmp_path / "media" / "safe1")
     d.wait_event("drive.sync_started", timeout=60, drive="safe1")

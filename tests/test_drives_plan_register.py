@@ -37,7 +37,21 @@ def test_missing_and_pending_come_from_the_register_per_drive(tmp_path: Path) ->
         assert (exempt.size, exempt.sha256) == (104, f"{1004:064x}")  # the .age file's, never the plaintext's
         assert plan.pending(s, a.id) == (3, 12 + 104 + 15)
         assert plan.pending(s, b.id)[0] == 4
-        assert plan.taken_paths(s, a.id, ["x"]) == {"x/1"}
+        assert plan.taken_paths(s, a.id, ["x/1"]) == {"x/1"}
+        assert plan.taken_paths(s, a.id, ["x/2"]) == set()
+    # Holes below the highest copy are found too: a row still staged at the last sync, a
+    # file that failed while later ones were copied.
+    with sessions.begin() as s:
+        s.add_all(Copy(drive_id=a.id, document_id=docs[i].id, drive_path=f"x/{i + 1}", size=1, sha256="0" * 64, verified_at=now) for i in (1, 3, 4))
+        s.add(Copy(drive_id=b.id, document_id=docs[1].id, drive_path="x/2", size=1, sha256="0" * 64, verified_at=now))
+    with sessions() as s:
+        assert plan.missing(s, a.id) == [] and plan.pending(s, a.id) == (0, 0)
+        assert [w.agenda for w in plan.missing(s, b.id)] == ["0001/M/2026", "0004/D/2026", "0005/M/2026"]
+    with sessions.begin() as s:
+        s.get(Document, docs[2].id).state = DocumentState.FILED
+    with sessions() as s:
+        assert [w.agenda for w in plan.missing(s, a.id)] == ["0003/M/2026"]
+        assert plan.pending(s, a.id) == (1, 13)
 
 
 def test_status_reports_a_backup_older_than_max_age_days(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ not with the size of the archive.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
@@ -53,7 +54,22 @@ class Plan:
         return sum(i.wanted.size for i in self.items)
 
 
-def _lacking(drive_id: int):  # type: ignore[no-untyped-def]
+def _lacking(session: Session, drive_id: int):  # type: ignore[no-untyped-def]
+    """The WHERE clause of "final documents with no copy on this drive", cheap when it can be.
+
+    Copies are made in register order, so normally every final document up to the highest
+    one copied (M) is on the drive and what is lacking is simply ``id > M``: a range of the
+    primary key. That holds exactly when the final documents up to M are as many as the
+    drive's copies (two counts); otherwise (a file that failed, a row that was still staged
+    during the last sync) the full anti-join finds the holes.
+    """
+    top = session.scalar(select(func.max(Copy.document_id)).where(Copy.drive_id == drive_id))
+    if top is None:
+        return Document.state.in_(FINAL)
+    copies = session.scalar(select(func.count()).select_from(Copy).where(Copy.drive_id == drive_id))
+    below = session.scalar(select(func.count()).select_from(Document).where(Document.id <= top, Document.state.in_(FINAL)))
+    if copies == below:
+        return (Document.id > top) & Document.state.in_(FINAL)
     on_drive = exists().where(Copy.drive_id == drive_id, Copy.document_id == Document.id)
     return Document.state.in_(FINAL) & ~on_drive
 
@@ -62,7 +78,7 @@ def missing(session: Session, drive_id: int, limit: int | None = None) -> list[W
     query = select(
         Document.id, Document.agenda, Document.category, Document.archive_path,
         Document.size, Document.sha256, Document.ciphertext_size, Document.ciphertext_sha256,
-    ).where(_lacking(drive_id)).order_by(Document.id)
+    ).where(_lacking(session, drive_id)).order_by(Document.id)
     if limit is not None:
         query = query.limit(limit)
     out = []
@@ -75,18 +91,33 @@ def missing(session: Session, drive_id: int, limit: int | None = None) -> list[W
 def pending(session: Session, drive_id: int) -> tuple[int, int]:
     """(files, bytes) the drive lacks, for ``status``: one aggregate query."""
     size = func.coalesce(Document.ciphertext_size, Document.size)
-    row = session.execute(select(func.count(), func.coalesce(func.sum(size), 0)).where(_lacking(drive_id))).one()
+    row = session.execute(select(func.count(), func.coalesce(func.sum(size), 0)).where(_lacking(session, drive_id))).one()
     return int(row[0]), int(row[1])
 
 
-def taken_paths(session: Session, drive_id: int, folders: Iterable[str]) -> set[str]:
-    """Folded drive paths already used in ``folders`` on the drive (for clash resolution)."""
+_LEAD = re.compile(r"[0-9]*")
+
+
+def taken_paths(session: Session, drive_id: int, paths: Iterable[str]) -> set[str]:
+    """Folded drive paths already used on the drive that could clash with ``paths``.
+
+    Only names that start with the same digits are fetched (an index range per name): an
+    archive name starts with its agenda number, which is unique in its folder, so this
+    is usually zero or one row, not the whole folder.
+    """
     taken: set[str] = set()
-    for folder in set(folders):
-        prefix = folder + "/"
-        rows = session.scalars(select(Copy.drive_path).where(Copy.drive_id == drive_id, Copy.drive_path.startswith(prefix, autoescape=True)))
+    for path in set(paths):
+        folder, _sep, leaf = path.rpartition("/")
+        lo = f"{folder}/{_LEAD.match(leaf).group()}"  # type: ignore[union-attr]
+        rows = session.scalars(select(Copy.drive_path).where(
+            Copy.drive_id == drive_id, Copy.drive_path >= lo, Copy.drive_path < lo + "\U0010ffff"))
         taken |= names.folded(rows)
     return taken
+
+
+def first_choice(archive_path: str) -> str:
+    """The drive path ``archive_path`` gets when nothing clashes with it."""
+    return names.drive_path(archive_path, set())
 
 
 def folder_of(archive_path: str) -> str:

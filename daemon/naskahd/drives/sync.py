@@ -159,9 +159,11 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
                 age = _snapshot_age(root)
                 if age is None or (copied and age >= SNAPSHOT_EVERY):
                     _write_metadata(cfg, sessions, root)
+                if not copied:
+                    break
                 with sessions() as s:
                     left = plan.pending(s, drive.id)
-                if left[0] == 0 or not copied:
+                if left[0] == 0:
                     break
         except copy.DriveChanged as exc:
             return _stopped(report, "gone", sessions, drive, log, str(exc))
@@ -173,8 +175,9 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
             if exc.errno in copy.GONE or not mounts.still_mounted(mount):
                 return _stopped(report, "gone", sessions, drive, log, exc.strerror)
             return _stopped(report, "error", sessions, drive, log, str(exc))
-    with sessions() as s:
-        report.missing_files, report.missing_bytes = plan.pending(s, drive.id)
+    if report.copied or report.failed:
+        with sessions() as s:
+            report.missing_files, report.missing_bytes = plan.pending(s, drive.id)
     now = dt.datetime.now(dt.UTC)
     with sessions.begin() as s:
         row = s.get(Drive, drive.id)
@@ -216,7 +219,7 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
     with sessions() as s:
         wanted = plan.missing(s, drive.id)
         folders = {plan.folder_of(w.archive_path) for w in wanted}
-        taken = plan.taken_paths(s, drive.id, folders)
+        taken = plan.taken_paths(s, drive.id, (plan.first_choice(w.archive_path) for w in wanted))
     p = plan.assign(wanted, taken, fstype=drive.fstype)
     for w in p.too_big:
         report.failed.append(_("{agenda} is larger than 4 GiB, which a FAT32 drive cannot hold").format(agenda=w.agenda))

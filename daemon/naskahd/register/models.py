@@ -94,6 +94,7 @@ class Document(Base):
     state: Mapped[DocumentState] = mapped_column(
         Enum(DocumentState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
         default=DocumentState.STAGED,
+        index=True,  # issue 17: "final documents up to id M" is an index range (drives/plan.py)
     )
 
     duplicates: Mapped[list[Duplicate]] = relationship(back_populates="document")

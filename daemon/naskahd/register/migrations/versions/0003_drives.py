@@ -46,9 +46,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('copies', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_copies_document_id'), ['document_id'], unique=False)
+    # Planning counts the final documents up to an id: an index range, not a table scan.
+    op.create_index(op.f('ix_documents_state'), 'documents', ['state'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_documents_state'), table_name='documents')
     with op.batch_alter_table('copies', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_copies_document_id'))
     op.drop_table('copies')

@@ -140,9 +140,13 @@ def timed_sync(cfg_path: Path, name: str) -> tuple[float, Any]:
 
 
 
-def timed_rsync(src: Path, dst: Path) -> float:
+def timed_rsync(src: Path, dst: Path, flush: bool = False) -> float:
+    """``rsync -a``; with ``flush``, followed by ``sync -f`` of the target (for reference:
+    the same bytes made durable, still without reading anything back)."""
     t = time.perf_counter()
     run("rsync", "-a", f"{src}/", f"{dst}/")
+    if flush:
+        run("sync", "-f", str(dst))
     return time.perf_counter() - t
 
 
@@ -158,12 +162,14 @@ def bench_full(tmp: Path, images: Images, cfg: Path, fstype: str, total_bytes: i
     t_sync, report = timed_sync(cfg, f"b{fstype}")
     assert report.ok and report.copied == n, report
     t_rsync2 = timed_rsync(archive, images.make(fstype, size_mb, f"rsync2-{fstype}"))  # again, after: the disk drifts
+    t_rsync_flush = timed_rsync(archive, images.make(fstype, size_mb, f"rsync3-{fstype}"), flush=True)
     result = {
         "fstype": fstype, "files": n, "bytes": total_bytes,
         "naskahd_s": round(t_sync, 3), "rsync_s": round(min(t_rsync, t_rsync2), 3), "rsync_runs_s": [round(t_rsync, 3), round(t_rsync2, 3)],
         "naskahd_mb_s": round(total_bytes / t_sync / 1e6, 2), "rsync_mb_s": round(total_bytes / min(t_rsync, t_rsync2) / 1e6, 2),
     }
     result["ratio"] = round(min(t_rsync, t_rsync2) / t_sync, 3)
+    result["rsync_then_sync_f_s"] = round(t_rsync_flush, 3)
     if fstype == "ext4":
         t_none, rep = timed_sync(cfg, f"b{fstype}")
         assert rep.ok and rep.copied == 0

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from naskahd import durable
-from naskahd.drives.mounts import Mount
+from naskahd.drives.mounts import Mount, devnode_of
 from naskahd.drives.plan import Item
 from naskahd.i18n import _
 
@@ -96,6 +96,10 @@ class DriveRoot:
             raise DriveChanged(mount.mountpoint)
         self.fd = fd
         self._dirs: dict[str, int] = {"": fd}
+        # FUSE (ntfs-3g, exfat-fuse) does not pass syncfs on to the filesystem's process:
+        # there each file is fsynced (FUSE_FSYNC reaches it) and then the block device.
+        self.fuse = mount.fstype.startswith("fuse")
+        self.devnode = devnode_of(mount)
 
     def close(self) -> None:
         for fd in self._dirs.values():
@@ -152,7 +156,7 @@ class DriveRoot:
             with contextlib.suppress(OSError):
                 os.unlink(temp, dir_fd=dirfd)
             raise
-        os.fsync(dirfd)
+        self._sync_dir(dirfd)
 
     def append(self, rel: str, data: bytes) -> None:
         folder, _sep, name = rel.rpartition("/")
@@ -163,7 +167,12 @@ class DriveRoot:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.fsync(dirfd)
+        self._sync_dir(dirfd)
+
+    def _sync_dir(self, dirfd: int) -> None:
+        _fsync_dir(dirfd)
+        if self.fuse:
+            flush_device(self.devnode)
 
     def hash_file(self, rel: str) -> tuple[int, str] | None:
         """(size, SHA-256) of ``rel`` read from the drive past the page cache; None if absent."""
@@ -208,6 +217,25 @@ def _hash_fd(fd: int, *, drop_cache: bool) -> tuple[int, str]:
     return size, h.hexdigest()
 
 
+def _fsync_dir(dirfd: int) -> None:
+    try:
+        os.fsync(dirfd)
+    except OSError as exc:  # a FUSE filesystem without fsyncdir
+        if exc.errno != errno.EINVAL:
+            raise
+
+
+def flush_device(devnode: str | None) -> None:
+    """fsync the block device: what a FUSE filesystem wrote through its page cache."""
+    if not devnode:
+        return
+    fd = os.open(devnode, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def drop_device_cache(devnode: str | None) -> None:
     """Drop the block device's clean cached pages too (FUSE filesystems such as ntfs-3g
     read the device through it)."""
@@ -245,6 +273,7 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
     result = BatchResult([], [])
     written: list[tuple[Item, int, str, str]] = []  # item, dirfd, temp, final name
     to_check: list[tuple[Item, bool]] = []  # item, written by this batch (False: was already there)
+    renamed_dirs: set[int] = set()
     try:
         for item in items:
             if cancelled():
@@ -255,7 +284,7 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
                 to_check.append((item, False))
                 continue
             try:
-                temp = _write_temp(archive / item.wanted.archive_path, dirfd, item)
+                temp = _write_temp(archive / item.wanted.archive_path, dirfd, item, fsync=root.fuse)
             except _SourceBad as exc:
                 result.failed.append((item, str(exc)))
                 continue
@@ -270,6 +299,8 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
             written.append((item, dirfd, temp, name))
         try:
             syncfs(root.fd)  # the data of every temp file, before any rename
+            if root.fuse:
+                flush_device(devnode)
         except OSError as exc:
             if exc.errno not in FULL:
                 raise
@@ -291,7 +322,12 @@ def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode
                 result.failed.append((item, _("cannot name it on the drive: {error}").format(error=exc.strerror or exc)))
                 continue
             to_check.append((item, True))
+            renamed_dirs.add(dirfd)
         syncfs(root.fd)  # the renames and the folders
+        if root.fuse:
+            for dirfd in renamed_dirs:
+                _fsync_dir(dirfd)
+            flush_device(devnode)
         drop_device_cache(devnode)
         for item, ours in to_check:
             got = root.hash_file(item.drive_path)
@@ -317,8 +353,9 @@ class _SourceBad(Exception):
     pass
 
 
-def _write_temp(source: Path, dirfd: int, item: Item) -> str:
-    """Copy ``source`` to a new temp file in ``dirfd`` (the batch's syncfs flushes it); its name."""
+def _write_temp(source: Path, dirfd: int, item: Item, *, fsync: bool = False) -> str:
+    """Copy ``source`` to a new temp file in ``dirfd`` (the batch's syncfs flushes it, or
+    with ``fsync`` this call); its name."""
     try:
         src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
@@ -337,6 +374,8 @@ def _write_temp(source: Path, dirfd: int, item: Item) -> str:
                     view = view[os.write(out, view):]
             if (size, h.hexdigest()) != (item.wanted.size, item.wanted.sha256):
                 raise _SourceBad(_("its archive file no longer matches the register; run 'naskahd verify --archive'"))
+            if fsync:
+                os.fsync(out)
         finally:
             os.close(out)
     except BaseException:

@@ -96,6 +96,7 @@ def pending(session: Session, drive_id: int) -> tuple[int, int]:
 
 
 _LEAD = re.compile(r"[0-9]*")
+PER_NAME_QUERIES = 500  # up to this many new names, each is looked up alone
 
 
 def taken_paths(session: Session, drive_id: int, paths: Iterable[str]) -> set[str]:
@@ -106,9 +107,12 @@ def taken_paths(session: Session, drive_id: int, paths: Iterable[str]) -> set[st
     is usually zero or one row, not the whole folder.
     """
     taken: set[str] = set()
-    for path in set(paths):
-        folder, _sep, leaf = path.rpartition("/")
-        lo = f"{folder}/{_LEAD.match(leaf).group()}"  # type: ignore[union-attr]
+    wanted = set(paths)
+    if len(wanted) > PER_NAME_QUERIES:  # a big sync: one query per folder is cheaper
+        prefixes = {p.rpartition("/")[0] + "/" for p in wanted}
+    else:
+        prefixes = {f"{p.rpartition('/')[0]}/{_LEAD.match(p.rpartition('/')[2]).group()}" for p in wanted}  # type: ignore[union-attr]
+    for lo in prefixes:
         rows = session.scalars(select(Copy.drive_path).where(
             Copy.drive_id == drive_id, Copy.drive_path >= lo, Copy.drive_path < lo + "\U0010ffff"))
         taken |= names.folded(rows)

@@ -19,6 +19,10 @@ def _doc(i: int, state: DocumentState = DocumentState.FILED, exempt: bool = Fals
                     received_at=dt.datetime.now(dt.UTC), state=state)
 
 
+def _w(i: int, path: str) -> plan.Wanted:
+    return plan.Wanted(i, f"{i:04d}/M/2026", "inbound", path, 1, "0" * 64)
+
+
 def test_missing_and_pending_come_from_the_register_per_drive(tmp_path: Path) -> None:
     sessions = open_register(f"sqlite:///{tmp_path / 'r.sqlite3'}")
     now = dt.datetime.now(dt.UTC)
@@ -37,12 +41,12 @@ def test_missing_and_pending_come_from_the_register_per_drive(tmp_path: Path) ->
         assert (exempt.size, exempt.sha256) == (104, f"{1004:064x}")  # the .age file's, never the plaintext's
         assert plan.pending(s, a.id) == (3, 12 + 104 + 15)
         assert plan.pending(s, b.id)[0] == 4
-        assert plan.taken_paths(s, a.id, ["x/1"]) == {"x/1"}
-        assert plan.taken_paths(s, a.id, ["x/2"]) == set()
+        assert plan.taken_paths(s, a.id, [_w(1, "x/1")]) == {"x/1"}
+        assert plan.taken_paths(s, a.id, [_w(2, "x/2")]) == set()
         big_sync = plan.PER_NAME_QUERIES
         try:  # a big sync fetches whole folders instead: the same answer
             plan.PER_NAME_QUERIES = 0
-            assert plan.taken_paths(s, a.id, ["x/1"]) == {"x/1"} and plan.taken_paths(s, a.id, ["y/1"]) == set()
+            assert plan.taken_paths(s, a.id, [_w(1, "x/1")]) == {"x/1"} and plan.taken_paths(s, a.id, [_w(1, "y/1")]) == set()
         finally:
             plan.PER_NAME_QUERIES = big_sync
     # Holes below the highest copy are found too: a row still staged at the last sync, a

@@ -22,7 +22,7 @@ import base64
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 ROOT = "naskah"
@@ -38,8 +38,11 @@ def on_drive(drive_path: str) -> str:
     return f"{ROOT}/{drive_path}"
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
+
+
 def manifest_line(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    return (_ENCODER.encode(record) + "\n").encode("utf-8")
 
 
 def read_manifest(data: bytes) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
@@ -65,17 +68,18 @@ def _lines(data: bytes) -> Iterator[dict[str, Any]]:
             yield rec
 
 
-def encode_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def encode_row(keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
     """A register row as JSON: bytes as {"b64": ...}, times as ISO 8601, enums by value."""
-    out = dict(row)
-    for key, value in out.items():
+    out = {}
+    for key, value in zip(keys, values):
         kind = type(value)
         if kind is bytes:
-            out[key] = {"b64": base64.b64encode(value).decode()}
+            value = {"b64": base64.b64encode(value).decode()}
         elif kind is dt.datetime:
-            out[key] = {"time": value.isoformat()}
+            value = {"time": value.isoformat()}
         elif isinstance(value, enum.Enum):
-            out[key] = value.value
+            value = value.value
+        out[key] = value
     return out
 
 

@@ -99,19 +99,19 @@ _LEAD = re.compile(r"[0-9]*")
 PER_NAME_QUERIES = 500  # up to this many new names, each is looked up alone
 
 
-def taken_paths(session: Session, drive_id: int, paths: Iterable[str]) -> set[str]:
-    """Folded drive paths already used on the drive that could clash with ``paths``.
+def taken_paths(session: Session, drive_id: int, wanted: Sequence[Wanted]) -> set[str]:
+    """Folded drive paths already used on the drive that could clash with ``wanted``'s.
 
     Only names that start with the same digits are fetched (an index range per name): an
     archive name starts with its agenda number, which is unique in its folder, so this
     is usually zero or one row, not the whole folder.
     """
     taken: set[str] = set()
-    wanted = set(paths)
     if len(wanted) > PER_NAME_QUERIES:  # a big sync: one query per folder is cheaper
-        prefixes = {p.rpartition("/")[0] + "/" for p in wanted}
+        prefixes = {folder_of(w.archive_path) + "/" for w in wanted}
     else:
-        prefixes = {f"{p.rpartition('/')[0]}/{_LEAD.match(p.rpartition('/')[2]).group()}" for p in wanted}  # type: ignore[union-attr]
+        paths = [first_choice(w.archive_path) for w in wanted]
+        prefixes = {f"{p.rpartition('/')[0]}/{_LEAD.match(p.rpartition('/')[2]).group()}" for p in paths}  # type: ignore[union-attr]
     for lo in prefixes:
         rows = session.scalars(select(Copy.drive_path).where(
             Copy.drive_id == drive_id, Copy.drive_path >= lo, Copy.drive_path < lo + "\U0010ffff"))

@@ -219,7 +219,7 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
     with sessions() as s:
         wanted = plan.missing(s, drive.id)
         folders = {plan.folder_of(w.archive_path) for w in wanted}
-        taken = plan.taken_paths(s, drive.id, (plan.first_choice(w.archive_path) for w in wanted))
+        taken = plan.taken_paths(s, drive.id, wanted)
     p = plan.assign(wanted, taken, fstype=drive.fstype)
     for w in p.too_big:
         report.failed.append(_("{agenda} is larger than 4 GiB, which a FAT32 drive cannot hold").format(agenda=w.agenda))
@@ -255,8 +255,9 @@ def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
     prefix = layout.ROOT + "/"
     table = Document.__table__
     with sessions() as s:
-        rows = {r["id"]: layout.encode_row(r) for r in s.connection().execute(
-            select(table).where(table.c.id.in_([i.wanted.document_id for i, _s, _h in verified]))).mappings()}
+        result = s.connection().execute(select(table).where(table.c.id.in_([i.wanted.document_id for i, _s, _h in verified])))
+        keys = list(result.keys())
+        rows = {r[0]: layout.encode_row(keys, r) for r in result}
     lines = b"".join(layout.manifest_line({
         "kind": "document", "agenda": i.wanted.agenda, "category": i.wanted.category,
         "archive_path": i.wanted.archive_path, "drive_path": i.drive_path.removeprefix(prefix),

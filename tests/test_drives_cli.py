@@ -72,6 +72,11 @@ def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> Non
     r = json.loads(out.stdout)["drives"]["safe1"]
     assert r["changed"] == [docs[0]["agenda"]] and r["missing"] == [docs[1]["agenda"]] and r["unexpected"] == ["naskah/stray.txt"]
     (mp / "naskah" / "stray.txt").unlink()
+    # in the archive: a stray file is named, naskahd's own root marker is not
+    (cfg.parent / "archive" / ".naskahd-root").write_text("{}")
+    (cfg.parent / "archive" / "inbound" / "stray.pdf").write_bytes(b"?")
+    out = cli(cfg, "verify", "--archive", "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["archive"]["unexpected"] == ["inbound/stray.pdf"]
 
 
 def test_restore_rebuilds_an_identical_register_and_archive(tmp_path: Path, drives) -> None:  # type: ignore[no-untyped-def]

@@ -27,6 +27,9 @@ from naskahd.i18n import _
 from naskahd.register import Copy, Document, Drive
 
 
+ROOT_FILES = {".naskahd-root", ".naskahd-owner"}  # issue 15's installation marker (config.ROOT_MARKER/ROOT_OWNER on main)
+
+
 @dataclass
 class Findings:
     checked: int = 0
@@ -114,9 +117,11 @@ def verify_archive(archive: Path, sessions: sessionmaker[Session]) -> Findings:
         f.bytes += got[0] if got else 0
         progress.step(got[0] if got else 0)
     progress.end()
-    # Temp files of filing in progress are filing's own (start-up reconciliation removes orphans).
+    # Temp files of filing in progress are filing's own (start-up reconciliation removes
+    # orphans); the installation's root marker and owner files are naskahd's too.
     for rel in _files_under(archive, lambda _r: False):
-        if rel not in known and not os.path.basename(rel).startswith(durable.TEMP_PREFIX):
+        name = os.path.basename(rel)
+        if rel not in known and not name.startswith(durable.TEMP_PREFIX) and rel not in ROOT_FILES:
             f.unexpected.append(rel)
     return f
 

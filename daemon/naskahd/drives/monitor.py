@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select as sql_select
 
 from naskahd.config import Config
+from naskahd.i18n import _
 from naskahd.drives import mounts, sync
 from naskahd.log import get_logger
 from naskahd.register import Drive, open_register
@@ -150,8 +151,13 @@ class DriveWatcher:
             self._sync(name)
 
     def _sync(self, name: str) -> None:
-        report = sync.sync_drive(self.config, self.sessions, name, wait=False, cancelled=self._stop.is_set,
-                                 on_state=lambda st: self._set(name, st))
+        try:
+            report = sync.sync_drive(self.config, self.sessions, name, wait=False, cancelled=self._stop.is_set,
+                                     on_state=lambda st: self._set(name, st))
+        except Exception as exc:  # e.g. the register stayed locked: this drive waits, the others and filing go on
+            self.log.error("drive.sync_failed", drive=name, error=str(exc))
+            self._set(name, "error", _("drive {name}: the sync failed: {error}; unplug it and plug it in again").format(name=name, error=exc))
+            return
         if report.state == "busy":  # `naskahd sync` has it; it reports itself
             return
         if report.state == "done":

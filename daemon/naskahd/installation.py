@@ -199,6 +199,17 @@ def initialise(config: Config) -> str:
     return ident
 
 
+def mark_restored(config: Config, sessions: Any) -> str:
+    """After ``naskahd restore``: mark the new roots with the restored register's
+    installation id (one is recorded first for a snapshot from before markers)."""
+    ident = _recorded(sessions)
+    if ident is None:
+        ident = new_id()
+        _record(sessions, ident)
+    write_markers(config, ident)
+    return ident
+
+
 def _adopt_legacy(config: Config) -> bool:
     """An installation made before markers existed: its roots exist, none has a marker, and
     its register records no installation. Adopted (markers written, id recorded) only if

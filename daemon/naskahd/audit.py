@@ -31,6 +31,18 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 DAEMON = "daemon"
 
+
+def cli_actor() -> str:
+    """Who ran a command that changed the register: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        import os
+
+        return f"cli:uid={os.getuid()}"
+
 # Keys that would carry a file name or a path: never accepted (an exempt letter's name
 # must not reach the audit table, and ordinary names are in the register already).
 FORBIDDEN_KEYS = frozenset({"name", "path", "relpath", "original_name", "source", "source_relpath", "moved_to", "filename"})
@@ -72,7 +84,7 @@ def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime
     """Append ``event`` to the chain inside the caller's transaction (the caller commits)."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
-    text = canonical_details(details)
+    text = canonical_details({k: v for k, v in details.items() if v is not None})
     when = at or utcnow()
     # Move the head on first: this write takes the lock, so the previous row read below is
     # the last one for as long as this transaction lives.

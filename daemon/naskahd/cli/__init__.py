@@ -16,7 +16,7 @@ from naskahd import __version__, i18n
 from naskahd.errors import EXIT_ATTENTION, NaskahdError
 from naskahd.i18n import _
 
-COMMANDS = ("init", "run", "status", "list", "keygen", "encrypt", "decrypt", "log", "verify")
+COMMANDS = ("init", "run", "status", "list", "keygen", "encrypt", "decrypt", "log", "verify", "report")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

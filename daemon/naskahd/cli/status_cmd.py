@@ -102,7 +102,26 @@ def gather(cfg: Any) -> dict[str, Any]:
         "last_document": last,
         "waiting": waiting,
         "watch_mode": beat.get("watch_mode"),
+        "reports_outdated": _reports_outdated(cfg, sessions, problems),
     }
+
+
+def _reports_outdated(cfg: Any, sessions: Any, problems: list[str]) -> list[int]:
+    """Ids of reviewed reports whose data changed since (issue 20); also a problem line."""
+    if sessions is None:
+        return []
+    from sqlalchemy.exc import OperationalError
+
+    from naskahd.report.registry import outdated_reviewed
+
+    try:
+        ids = outdated_reviewed(sessions, cfg)
+    except OperationalError:  # a register the daemon has not migrated yet: no reports table
+        return []
+    if ids:
+        problems.append(_("reviewed report(s) {ids} are out of date: the register changed since; generate them again").format(
+            ids=", ".join(map(str, ids))))
+    return ids
 
 
 # The daemon writes its heartbeat at least every 30 s (service.py); three missed beats

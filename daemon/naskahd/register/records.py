@@ -74,3 +74,6 @@ class Report(Base):
     validated_by: Mapped[str | None] = mapped_column(Text)
     validated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     validation_note: Mapped[str | None] = mapped_column(Text)
+    # The audit chain's head right after the validation was recorded ("seq:sha256"),
+    # printed on the validated report: an anchor kept outside the register.
+    anchor: Mapped[str | None] = mapped_column(String(80))

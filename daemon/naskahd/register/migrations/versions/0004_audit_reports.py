@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('validated_by', sa.Text(), nullable=True),
     sa.Column('validated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('validation_note', sa.Text(), nullable=True),
+    sa.Column('anchor', sa.String(length=80), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reports'))
     )
 

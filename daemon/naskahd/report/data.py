@@ -1,0 +1,167 @@
+"""A report's facts, gathered from the register: pure functions over a session.
+
+``collect`` returns a snapshot, a JSON-able dict that holds everything a rendering needs
+and nothing about when or how it is rendered, so that the same snapshot always renders
+to the same bytes and ``fingerprint(snapshot)`` changes exactly when the data behind a
+report changes (a late document in its period, a failed verification, a lost copy).
+
+Exempt letters: the snapshot never holds their names (``name`` is None) and shows the
+hash of their ciphertext (what the archive and the drives hold), not of their content.
+
+Backup figures come from the drives issue: a module ``naskahd.drives.reporting`` with
+``backup_facts(session, start_utc, end_utc, document_ids) -> dict`` shaped like
+``NO_DRIVES`` plugs in here; until it exists, the report says no drive is registered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from naskahd import naming
+from naskahd.categories import CATEGORIES, EXEMPT
+from naskahd.register.models import Document, DocumentState, Duplicate, ReviewItem
+from naskahd.report.period import Period
+
+SNAPSHOT_VERSION = 1
+
+# What a backup provider returns (times as ISO 8601 UTC strings):
+#   drives:        [{"label", "registered_at", "last_seen_at"}]
+#   syncs:         [{"drive", "at", "copied", "verified", "ok"}]       within the period
+#   verifications: [{"drive", "at", "checked", "failed", "ok"}]        within the period
+#   copies:        {document_id: [{"drive", "verified_at"}]}           verified copies now held
+NO_DRIVES: dict[str, Any] = {"available": False, "drives": [], "syncs": [], "verifications": [], "copies": {}}
+
+BackupFacts = Callable[[Session, dt.datetime, dt.datetime, list[int]], dict[str, Any]]
+
+
+def _iso(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.astimezone(dt.UTC).isoformat()
+
+
+def backup_provider() -> BackupFacts | None:
+    try:
+        module = importlib.import_module("naskahd.drives.reporting")
+    except ImportError:
+        return None
+    return getattr(module, "backup_facts", None)
+
+
+def documents(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[Document]:
+    query = (select(Document).where(Document.received_at >= lo, Document.received_at < hi)
+             .order_by(Document.received_at, Document.id))
+    return list(session.scalars(query))
+
+
+def _document_row(d: Document, copies: list[dict[str, Any]]) -> dict[str, Any]:
+    exempt = d.category == EXEMPT
+    return {
+        "agenda": d.agenda, "category": d.category, "received_at": _iso(d.received_at),
+        "name": None if exempt else d.original_name,
+        "size": d.size if not exempt or d.ciphertext_size is None else d.ciphertext_size,
+        "hash": (d.ciphertext_sha256 or "") if exempt else d.sha256,
+        "state": d.state.value,
+        "copies": sorted(copies, key=lambda c: (c["drive"], c["verified_at"] or "")),
+    }
+
+
+def daily(docs: list[dict[str, Any]], period: Period, tz: Any) -> list[dict[str, Any]]:
+    counts = {day.isoformat(): dict.fromkeys(CATEGORIES, 0) for day in period.days()}
+    for d in docs:
+        day = dt.datetime.fromisoformat(d["received_at"]).astimezone(tz).date().isoformat()
+        if day in counts:
+            counts[day][d["category"]] += 1
+    return [{"date": day, **c} for day, c in counts.items()]
+
+
+def totals(docs: list[dict[str, Any]]) -> dict[str, int]:
+    out = dict.fromkeys(CATEGORIES, 0)
+    for d in docs:
+        out[d["category"]] += 1
+    out["total"] = len(docs)
+    out["bytes"] = sum(d["size"] for d in docs)
+    return out
+
+
+def duplicates(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[dict[str, Any]]:
+    query = (select(Duplicate.detected_at, Document.agenda, Document.category)
+             .join(Document, Duplicate.document_id == Document.id)
+             .where(Duplicate.detected_at >= lo, Duplicate.detected_at < hi).order_by(Duplicate.detected_at, Duplicate.id))
+    return [{"at": _iso(at), "agenda": agenda, "category": category} for at, agenda, category in session.execute(query)]
+
+
+def review_items(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[dict[str, Any]]:
+    query = (select(ReviewItem).where(ReviewItem.moved_at >= lo, ReviewItem.moved_at < hi)
+             .order_by(ReviewItem.moved_at, ReviewItem.id))
+    # An exempt scan's path is never recorded (empty): its name stays withheld.
+    return [{"at": _iso(r.moved_at), "name": naming.display_name(r.source_relpath) if r.source_relpath else None,
+             "reason": r.reason} for r in session.scalars(query)]
+
+
+def backup(session: Session, lo: dt.datetime, hi: dt.datetime, docs: list[Document],
+           provider: BackupFacts | None) -> tuple[dict[str, Any], dict[int, list[dict[str, Any]]]]:
+    facts = dict(NO_DRIVES) if provider is None else dict(provider(session, lo, hi, [d.id for d in docs]))
+    copies = {int(k): list(v) for k, v in (facts.get("copies") or {}).items()}
+    ok_times = [s["at"] for s in facts.get("syncs", []) if s.get("ok")] + \
+               [v["at"] for v in facts.get("verifications", []) if v.get("ok")]
+    summary = {
+        "available": bool(facts.get("available", provider is not None)),
+        "drives": facts.get("drives", []),
+        "syncs": facts.get("syncs", []),
+        "verifications": facts.get("verifications", []),
+        "not_on_any_drive": [d.agenda for d in docs if not copies.get(d.id)],
+        "newest_verified_at": max(ok_times) if ok_times else None,
+    }
+    return summary, copies
+
+
+def collect(session: Session, office_name: str, tz: Any, period: Period,
+            provider: BackupFacts | None | str = "auto", office_place: str = "") -> dict[str, Any]:
+    """Everything a report on ``period`` shows, from the register as it is now."""
+    lo, hi = period.utc_bounds(tz)
+    rows = documents(session, lo, hi)
+    chosen = backup_provider() if provider == "auto" else provider
+    backup_summary, copies = backup(session, lo, hi, rows, chosen)  # type: ignore[arg-type]
+    docs = [_document_row(d, copies.get(d.id, [])) for d in rows]
+    return {
+        "version": SNAPSHOT_VERSION,
+        "office": {"name": office_name, "place": office_place, "timezone": str(tz)},
+        "period": {"kind": period.kind, "start": period.start.isoformat(), "end": period.end.isoformat()},
+        "documents": docs,
+        "daily": daily(docs, period, tz),
+        "totals": totals(docs),
+        "duplicates": duplicates(session, lo, hi),
+        "review": review_items(session, lo, hi),
+        "unfinished": [d["agenda"] for d in docs if d["state"] != DocumentState.FILED.value],
+        "backup": backup_summary,
+    }
+
+
+def canonical(snapshot: dict[str, Any]) -> bytes:
+    return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def fingerprint(snapshot: dict[str, Any]) -> str:
+    """SHA-256 of the register's data in ``snapshot``: the office's name, place and timezone
+    come from the configuration and do not make a report out of date."""
+    return hashlib.sha256(canonical({k: v for k, v in snapshot.items() if k != "office"})).hexdigest()
+
+
+def exceptions(snapshot: dict[str, Any]) -> list[tuple[str, int]]:
+    """What needs a decision, as (kind, count): the executive summary words each kind."""
+    out = []
+    for kind, n in (("unfinished", len(snapshot["unfinished"])), ("review", len(snapshot["review"])),
+                    ("duplicates", len(snapshot["duplicates"])),
+                    ("not_backed_up", len(snapshot["backup"]["not_on_any_drive"])),
+                    ("failed_checks", sum(1 for v in snapshot["backup"]["verifications"] if not v.get("ok"))
+                     + sum(1 for s in snapshot["backup"]["syncs"] if not s.get("ok")))):
+        if n:
+            out.append((kind, n))
+    return out

@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd.i18n import _
 from naskahd.register.records import AuditEvent, AuditHead
@@ -82,25 +82,66 @@ def row_hash(seq: int, at: dt.datetime, event: str, actor: str, details: str, pr
 
 def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime | None = None, **details: Any) -> AuditEvent:
     """Append ``event`` to the chain inside the caller's transaction (the caller commits)."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown audit event {event!r}")
-    text = canonical_details({k: v for k, v in details.items() if v is not None})
+    return record_many(session, [(event, details)], actor=actor, at=at)[0]
+
+
+def record_many(session: Session, items: Sequence[tuple[str, dict[str, Any]]], *, actor: str = DAEMON,
+                at: dt.datetime | None = None) -> list[AuditEvent]:
+    """Append several events (``(event, details)``) in order, in a few statements for the lot."""
+    texts = []
+    for event, details in items:
+        if event not in EVENTS:
+            raise ValueError(f"unknown audit event {event!r}")
+        texts.append(canonical_details({k: v for k, v in details.items() if v is not None}))
+    if not items:
+        return []
     when = at or utcnow()
     # Move the head on first: this write takes the lock, so the previous row read below is
     # the last one for as long as this transaction lives.
     moved = session.execute(
-        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq + 1).returning(AuditHead.seq, AuditHead.sha256)
+        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq + len(items))
+        .returning(AuditHead.seq, AuditHead.sha256)
     ).first()
-    if moved is None:  # the very first event of this register
-        session.execute(insert(AuditHead).values(id=HEAD_ID, seq=1, sha256=GENESIS))
-        seq, prev = 1, GENESIS
+    if moved is None:  # the very first events of this register
+        session.execute(insert(AuditHead).values(id=HEAD_ID, seq=len(items), sha256=GENESIS))
+        last_seq, prev = len(items), GENESIS
     else:
-        seq, prev = moved
-    row = AuditEvent(seq=seq, at=when, event=event, actor=actor, details=text, prev_sha256=prev,
-                     sha256=row_hash(seq, when, event, actor, text, prev))
-    session.add(row)
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sha256=row.sha256))
-    return row
+        last_seq, prev = moved
+    rows = []
+    for seq, (event, _details), text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, texts, strict=True):
+        digest = row_hash(seq, when, event, actor, text, prev)
+        rows.append(AuditEvent(seq=seq, at=when, event=event, actor=actor, details=text, prev_sha256=prev, sha256=digest))
+        prev = digest
+    session.add_all(rows)
+    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sha256=prev))
+    return rows
+
+
+def record_now(sessions: sessionmaker[Session], event: str, **details: Any) -> AuditEvent:
+    """``record`` in a transaction of its own (daemon started or stopped)."""
+    with sessions.begin() as session:
+        return record(session, event, **details)
+
+
+# -- the events of the filing pipeline, built from register rows (never from file names) ----
+def documents_filed(session: Session, docs: Iterable[Any]) -> list[AuditEvent]:
+    """``document.filed`` for each new row (and ``document.encrypted`` for exempt ones)."""
+    items: list[tuple[str, dict[str, Any]]] = []
+    for d in docs:
+        exempt = d.ciphertext_sha256 is not None
+        # An exempt letter's plaintext hash stays out: the ciphertext's is what is stored.
+        items.append(("document.filed", {"agenda": d.agenda, "category": d.category, "size": d.size,
+                                         "sha256": None if exempt else d.sha256}))
+        if exempt:
+            items.append(("document.encrypted", {"agenda": d.agenda, "ciphertext_sha256": d.ciphertext_sha256,
+                                                 "ciphertext_size": d.ciphertext_size}))
+    return record_many(session, items)
+
+
+def duplicates_seen(session: Session, pairs: Iterable[tuple[Any, str]]) -> list[AuditEvent]:
+    """``document.duplicate`` for each (registered row it duplicates, category it came in as)."""
+    return record_many(session, [("document.duplicate", {"duplicate_of": d.agenda, "category": category})
+                                 for d, category in pairs])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from naskahd import complete, durable, naming, samba, watch
+from naskahd import audit, complete, durable, naming, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
@@ -98,6 +98,7 @@ class Daemon:
                 "daemon.started", pid=os.getpid(), drop=str(self.config.drop), archive=str(self.config.archive),
                 watch_mode=watcher.mode, filesystem=watcher.fstype, config=self.config.source,
             )
+            audit.record_now(sessions, "daemon.started", pid=os.getpid(), watch_mode=watcher.mode)
             if self.config.recipient_problem:
                 self.log.warning("encryption.no_recipient", problem=self.config.recipient_problem)
             self.watcher = watcher
@@ -111,6 +112,7 @@ class Daemon:
                 self.filer.close()
                 write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
                 self.log.info("daemon.stopped", pid=os.getpid())
+                audit.record_now(sessions, "daemon.stopped", pid=os.getpid())
         finally:
             lock.release()
         return 0

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import complete, durable, naming
+from naskahd import audit, complete, durable, naming
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.early import EarlyCopies
@@ -240,6 +240,7 @@ class Filer:
                     document_id=s.duplicate_of.id, source_relpath=naming.recorded_relpath(s.item.relpath, exempt=exempt),
                     moved_to="" if exempt else moved, detected_at=now,
                 ))
+            audit.duplicates_seen(session, ((s.duplicate_of, s.item.category) for s, _moved in duplicates))
         for s, state in finished:
             assert s.doc is not None
             outcome = Outcome.FILED if state is DocumentState.FILED else Outcome.STUCK
@@ -293,6 +294,7 @@ class Filer:
                 name_sha256=naming.name_key(moved), source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
+            audit.record(session, "document.review", exempt=exempt, reason=reason)
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
                          moved_to=naming.WITHHELD if exempt else moved, reason=reason)
         return moved

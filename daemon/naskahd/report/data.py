@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import importlib
 import json
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -54,13 +55,19 @@ def backup_provider() -> BackupFacts | None:
     return getattr(module, "backup_facts", None)
 
 
-def documents(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[Document]:
-    query = (select(Document).where(Document.received_at >= lo, Document.received_at < hi)
+_COLUMNS = (Document.id, Document.agenda, Document.category, Document.received_at, Document.original_name, Document.size,
+            Document.ciphertext_size, Document.sha256, Document.ciphertext_sha256, Document.state)
+
+
+def documents(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[Any]:
+    """The period's documents, only the columns a report shows (rows, not ORM objects:
+    a month of 10,000 loads in a fraction of the time)."""
+    query = (select(*_COLUMNS).where(Document.received_at >= lo, Document.received_at < hi)
              .order_by(Document.received_at, Document.id))
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
-def _document_row(d: Document, copies: list[dict[str, Any]]) -> dict[str, Any]:
+def _document_row(d: Any, copies: list[dict[str, Any]]) -> dict[str, Any]:
     exempt = d.category == EXEMPT
     return {
         "agenda": d.agenda, "category": d.category, "received_at": _iso(d.received_at),
@@ -105,7 +112,7 @@ def review_items(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[dic
              "reason": r.reason} for r in session.scalars(query)]
 
 
-def backup(session: Session, lo: dt.datetime, hi: dt.datetime, docs: list[Document],
+def backup(session: Session, lo: dt.datetime, hi: dt.datetime, docs: list[Any],
            provider: BackupFacts | None) -> tuple[dict[str, Any], dict[int, list[dict[str, Any]]]]:
     facts = dict(NO_DRIVES) if provider is None else dict(provider(session, lo, hi, [d.id for d in docs]))
     copies = {int(k): list(v) for k, v in (facts.get("copies") or {}).items()}
@@ -144,14 +151,31 @@ def collect(session: Session, office_name: str, tz: Any, period: Period,
     }
 
 
-def canonical(snapshot: dict[str, Any]) -> bytes:
-    return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _register_part(snapshot: dict[str, Any]) -> bytes:
+    # The office's name, place and timezone come from the configuration: they do not make
+    # a report out of date.
+    return canonical({k: v for k, v in snapshot.items() if k != "office"})
 
 
 def fingerprint(snapshot: dict[str, Any]) -> str:
-    """SHA-256 of the register's data in ``snapshot``: the office's name, place and timezone
-    come from the configuration and do not make a report out of date."""
-    return hashlib.sha256(canonical({k: v for k, v in snapshot.items() if k != "office"})).hexdigest()
+    """SHA-256 of the register's data in ``snapshot`` (all of it but ``office``)."""
+    return hashlib.sha256(_register_part(snapshot)).hexdigest()
+
+
+def pack(snapshot: dict[str, Any]) -> tuple[bytes, str]:
+    """The snapshot as stored (zlib of JSON) and its fingerprint, serialised once."""
+    part = _register_part(snapshot)
+    blob = b'{"office":' + canonical(snapshot["office"]) + b',"register":' + part + b"}"
+    return zlib.compress(blob, 1), hashlib.sha256(part).hexdigest()
+
+
+def unpack(stored: bytes) -> dict[str, Any]:
+    doc = json.loads(zlib.decompress(stored))
+    return {**doc["register"], "office": doc["office"]}
 
 
 def exceptions(snapshot: dict[str, Any]) -> list[tuple[str, int]]:

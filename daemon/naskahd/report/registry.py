@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +45,7 @@ def period_of(row: Report) -> Period:
 
 
 def snapshot_of(row: Report) -> dict[str, Any]:
-    return dict(json.loads(zlib.decompress(row.snapshot)))
+    return data.unpack(row.snapshot)
 
 
 def meta(row: Report, outdated: bool) -> dict[str, Any]:
@@ -61,9 +59,9 @@ def meta(row: Report, outdated: bool) -> dict[str, Any]:
     }
 
 
-def render(row: Report, outdated: bool = False) -> bytes:
+def render(row: Report, outdated: bool = False, snapshot: dict[str, Any] | None = None) -> bytes:
     """The file of ``row``: the same bytes for the same snapshot, sign-offs and flag."""
-    snapshot, m = snapshot_of(row), meta(row, outdated)
+    snapshot, m = snapshot or snapshot_of(row), meta(row, outdated)
     if row.format == "pdf":
         from naskahd.report import pdf
 
@@ -88,15 +86,14 @@ def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str
     with sessions() as s:
         snapshot = _collect(s, cfg, period)
         head = audit.head(s)
-    blob = data.canonical(snapshot)
+    blob, digest = data.pack(snapshot)
     with sessions.begin() as s:
         row = Report(kind=period.kind, period_start=period.start.isoformat(), period_end=period.end.isoformat(),
-                     format=fmt, lang=lang, sha256="", data_sha256=data.fingerprint(snapshot),
-                     snapshot=zlib.compress(blob, 6), audit_seq=head.seq, audit_sha256=head.sha256,
+                     format=fmt, lang=lang, sha256="", data_sha256=digest, snapshot=blob, audit_seq=head.seq, audit_sha256=head.sha256,
                      created_at=now or _now())
         s.add(row)
     try:
-        content = render(row)
+        content = render(row, snapshot=snapshot)
         row.sha256 = hashlib.sha256(content).hexdigest()
         if deliver is not None:
             deliver(row, content)
@@ -104,12 +101,11 @@ def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str
         with sessions.begin() as s:
             s.delete(s.get(Report, row.id))
         raise
-    digest = row.sha256
     with sessions.begin() as s:
         stored = s.get(Report, row.id)
         assert stored is not None
-        stored.sha256 = digest
-        audit.record(s, "report.generated", actor=audit.cli_actor(), report_id=row.id, period=period.label, format=fmt, sha256=digest,
+        stored.sha256 = row.sha256
+        audit.record(s, "report.generated", actor=audit.cli_actor(), report_id=row.id, period=period.label, format=fmt, sha256=row.sha256,
                      data_sha256=row.data_sha256, documents=len(snapshot["documents"]))
     return row, content
 

@@ -187,19 +187,26 @@ def verify_chain(session: Session, anchors: list[Head] | None = None) -> ChainCh
     last = Head(0, GENESIS)
     by_seq: dict[int, str] = {}
     wanted = {a.seq for a in anchors or []}
+
+    def broken(seq: int, kind: str, problem: str) -> ChainCheck:
+        return ChainCheck(count, last, seq, problem, kind)
+
     for row in _rows(session):
-        if row.seq != expected_seq:
-            if row.seq > expected_seq:
-                return ChainCheck(count, last, expected_seq, _("audit row {seq} is missing: the chain jumps from row {before} to row {after}").format(seq=expected_seq, before=expected_seq - 1, after=row.seq), "missing")
-            return ChainCheck(count, last, row.seq, _("audit row {seq} is out of order").format(seq=row.seq), "inserted")
+        if row.seq > expected_seq:
+            return broken(expected_seq, "missing", _("audit row {seq} is missing: the chain jumps from row {before} to row {after}")
+                          .format(seq=expected_seq, before=expected_seq - 1, after=row.seq))
+        if row.seq < expected_seq:
+            return broken(row.seq, "inserted", _("audit row {seq} is out of order").format(seq=row.seq))
         if row.prev_sha256 != expected_prev:
-            return ChainCheck(count, last, row.seq, _("audit row {seq} does not follow row {before}: it was inserted, or the row before it was replaced").format(seq=row.seq, before=row.seq - 1), "inserted")
+            return broken(row.seq, "inserted", _("audit row {seq} does not follow row {before}: it was inserted, "
+                                                 "or the row before it was replaced").format(seq=row.seq, before=row.seq - 1))
         try:
             actual = row_hash(row.seq, row.at, row.event, row.actor, row.details, row.prev_sha256)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError):  # details that are no longer JSON
             actual = ""
         if actual != row.sha256:
-            return ChainCheck(count, last, row.seq, _("audit row {seq} was changed: its content no longer matches its hash").format(seq=row.seq), "changed")
+            return broken(row.seq, "changed", _("audit row {seq} was changed: its content no longer matches its hash")
+                          .format(seq=row.seq))
         if row.seq in wanted:
             by_seq[row.seq] = row.sha256
         count += 1
@@ -208,17 +215,16 @@ def verify_chain(session: Session, anchors: list[Head] | None = None) -> ChainCh
     stored = session.get(AuditHead, HEAD_ID)
     if stored is not None and (stored.seq, stored.sha256) != (last.seq, last.sha256):
         if stored.seq > last.seq:
-            return ChainCheck(count, last, last.seq + 1,
-                              _("audit row {seq} is missing: the chain ends at row {last}, its head says {head}").format(seq=last.seq + 1, last=last.seq, head=stored.seq), "missing")
+            return broken(last.seq + 1, "missing", _("audit row {seq} is missing: the chain ends at row {last}, its head says {head}")
+                          .format(seq=last.seq + 1, last=last.seq, head=stored.seq))
         if stored.seq < last.seq:
-            return ChainCheck(count, last, stored.seq + 1,
-                              _("audit row {seq} was appended outside naskahd: the chain's head says {head}").format(seq=stored.seq + 1, head=stored.seq), "inserted")
-        return ChainCheck(count, last, last.seq, _("audit row {seq} was replaced: the chain's head holds another hash").format(seq=last.seq), "changed")
+            return broken(stored.seq + 1, "inserted", _("audit row {seq} was appended outside naskahd: the chain's head says {head}")
+                          .format(seq=stored.seq + 1, head=stored.seq))
+        return broken(last.seq, "changed", _("audit row {seq} was replaced: the chain's head holds another hash").format(seq=last.seq))
     for a in sorted(anchors or [], key=lambda a: a.seq):
-        if a.seq == 0:
-            continue
-        if by_seq.get(a.seq) != a.sha256:
-            return ChainCheck(count, last, a.seq, _("audit row {seq} differs from its anchor {anchor}: the chain was rewritten or cut short").format(seq=a.seq, anchor=str(a)), "anchor")
+        if a.seq and by_seq.get(a.seq) != a.sha256:
+            return broken(a.seq, "anchor", _("audit row {seq} differs from its anchor {anchor}: the chain was rewritten or cut short")
+                          .format(seq=a.seq, anchor=str(a)))
     return ChainCheck(count, last)
 
 

@@ -95,9 +95,15 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         raise UsageError(_("which period? give --month YYYY-MM, or --from DATE --to DATE"))
     cfg, sessions = _open(args)
+    # The report's language: its own --lang, else the global one, else Indonesian (not the
+    # terminal's locale: the heads read Indonesian).
+    lang = args.report_lang or (args.lang if args.lang in ("id", "en") else None) or "id"
     written: list[str] = []
-    row, _content = registry.generate(sessions, cfg, chosen, args.format, args.report_lang or "id",
-                                      deliver=lambda r, content: written.append(_write(args.output, _default_name(r), content)))
+
+    def deliver(row: Any, content: bytes) -> None:
+        written.append(_write(args.output, _default_name(row), content))
+
+    row, _content = registry.generate(sessions, cfg, chosen, args.format, lang, deliver=deliver)
     where = written[0]
     if where != "-":
         print(_("Report {id} ({period}, {format}) written to {path}").format(id=row.id, period=chosen.label, format=row.format, path=where))

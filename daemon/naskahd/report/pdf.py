@@ -258,7 +258,7 @@ class _Render:
     # -- section 1 -----------------------------------------------------------------------
     def control_list(self) -> list[Any]:
         size = 7.5
-        widths = [0.9, 2.3, 2.6, 2.0, 4.6, 1.5, 1.9, 1.2]
+        widths = [0.9, 2.3, 2.65, 1.9, 3.95, 1.6, 2.3, 1.4]  # cm, 17 in all
         widths = [w * cm for w in widths]
         header = [_("No."), _("Agenda no."), _("Received"), _("Category"), _("Name"), _("Size"), _("SHA-256"), _("Copies")]
         rows: list[list[str]] = [header]

@@ -89,8 +89,8 @@ def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str
     blob, digest = data.pack(snapshot)
     with sessions.begin() as s:
         row = Report(kind=period.kind, period_start=period.start.isoformat(), period_end=period.end.isoformat(),
-                     format=fmt, lang=lang, sha256="", data_sha256=digest, snapshot=blob, audit_seq=head.seq, audit_sha256=head.sha256,
-                     created_at=now or _now())
+                     format=fmt, lang=lang, sha256="", data_sha256=digest, snapshot=blob,
+                     audit_seq=head.seq, audit_sha256=head.sha256, created_at=now or _now())
         s.add(row)
     try:
         content = render(row, snapshot=snapshot)
@@ -105,8 +105,8 @@ def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str
         stored = s.get(Report, row.id)
         assert stored is not None
         stored.sha256 = row.sha256
-        audit.record(s, "report.generated", actor=audit.cli_actor(), report_id=row.id, period=period.label, format=fmt, sha256=row.sha256,
-                     data_sha256=row.data_sha256, documents=len(snapshot["documents"]))
+        audit.record(s, "report.generated", actor=audit.cli_actor(), report_id=row.id, period=period.label, format=fmt,
+                     sha256=row.sha256, data_sha256=row.data_sha256, documents=len(snapshot["documents"]))
     return row, content
 
 

@@ -86,3 +86,32 @@ def test_the_daemons_events_are_chained_and_exempt_names_stay_out(daemon_factory
         assert "RAHASIA" not in text and "Operasi" not in text, fmt
     assert d.cli("verify", "--audit").returncode == 0
     assert subprocess.run(naskahd_cmd("--config", str(d.config), "log"), capture_output=True, text=True).returncode == 0
+
+
+def test_sigkill_during_a_burst_leaves_one_filed_event_per_document(daemon_factory) -> None:
+    """The audit row commits with the register row or not at all: after SIGKILLs in bursts
+    and restarts, each agenda number has exactly one ``document.filed``, and the chain holds."""
+    import time
+
+    from conftest import all_files, wait_until
+
+    d: Daemon = daemon_factory(settle=0.2)
+    total = 0
+    for round_ in range(3):
+        for i in range(120):
+            (d.drop / "masuk" / f"r{round_}-{i}.pdf").write_bytes(os.urandom(1500))
+        total += 120
+        wait_until(lambda: d.find("document.registered"), 20, "some filing", d)
+        time.sleep(0.05 * round_)
+        d.kill()
+        d.start()
+    wait_until(lambda: all_files(d.drop) == [], 60, "drop folder empty", d)
+    assert d.stop() == 0
+    agendas = sorted(doc["agenda"] for doc in d.documents())
+    events = json.loads(d.cli("log", "--json", check=True).stdout)
+    filed = sorted(e["details"]["agenda"] for e in events if e["event"] == "document.filed")
+    assert len(agendas) == total and filed == agendas
+    assert sum(e["event"] == "daemon.started" for e in events) == 4
+    assert sum(e["event"] == "daemon.stopped" for e in events) == 1  # SIGKILL leaves no stop event
+    verified = d.cli("verify", "--audit", "--json")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["audit"]["rows"] == len(events)

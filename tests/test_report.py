@@ -265,3 +265,38 @@ def test_status_names_an_out_of_date_reviewed_report(tmp_path: Path) -> None:
     status = json.loads(run(config, "status", "--json").stdout)
     assert status["reports_outdated"] == [row.id]
     assert any("kedaluwarsa" in p for p in status["problems"]), status["problems"]
+
+
+def test_drive_figures_plug_in_and_a_lost_copy_makes_the_report_out_of_date(register, monkeypatch) -> None:
+    """The drives issue provides naskahd.drives.reporting.backup_facts; here a stand-in."""
+    from naskahd.report import data
+
+    held = {"ids": None}
+
+    def facts(session, lo, hi, ids):
+        copies = {i: [{"drive": "BACKUP-1", "verified_at": "2026-11-28T02:00:00+00:00"}] for i in (held["ids"] or ids)}
+        return {"available": True,
+                "drives": [{"label": "BACKUP-1", "registered_at": "2026-10-01T01:00:00+00:00",
+                            "last_seen_at": "2026-11-28T02:10:00+00:00"}],
+                "syncs": [{"drive": "BACKUP-1", "at": "2026-11-28T02:00:00+00:00", "copied": 140, "verified": 140, "ok": True}],
+                "verifications": [{"drive": "BACKUP-1", "at": "2026-11-29T02:00:00+00:00", "checked": 150, "failed": 1, "ok": False}],
+                "copies": copies}
+
+    monkeypatch.setattr(data, "backup_provider", lambda: facts)
+    cfg = office()
+    row, content = registry.generate(register, cfg, period.month("2026-11"), "pdf", "id", now=MADE)
+    pages = pdf_text(content)
+    assert "terbaru pada 29 November" not in pages[0]  # the run of the 29th failed: not a verified backup
+    assert "backup terverifikasi terbaru pada 28 November 2026 09.00 WIB (3 hari sebelum laporan ini)" in pages[0]
+    assert "1 proses backup atau verifikasi gagal" in pages[0]
+    backup = pages[-1]
+    assert "BACKUP-1" in backup and "GAGAL" in backup and "BAIK" in backup
+    assert "Tidak ada: setiap naskah dalam periode ini memiliki salinan terverifikasi." in backup
+    _row, csv_content = registry.generate(register, cfg, period.month("2026-11"), "csv", "id", now=MADE)
+    body = list(csv.reader(io.StringIO(csv_content.decode("utf-8-sig")), delimiter=";"))[1:]
+    assert all(r[7] == "BACKUP-1 2026-11-28" for r in body)
+    registry.review(register, cfg, row.id, "Kasi")
+    assert registry.outdated_reviewed(register, cfg) == []
+    with register() as s:
+        held["ids"] = [d.id for d in s.query(Document).order_by(Document.id)][1:]  # the drive lost document 1's copy
+    assert registry.outdated_reviewed(register, cfg) == [row.id]

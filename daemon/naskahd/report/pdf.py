@@ -67,8 +67,9 @@ def _styles() -> dict[str, ParagraphStyle]:
         "small": ParagraphStyle("small", parent=base, fontSize=8, leading=10),
         "title": ParagraphStyle("title", parent=base, fontName=BOLD, fontSize=14, leading=18, alignment=TA_CENTER, spaceAfter=2),
         "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10.5, leading=14, alignment=TA_CENTER),
-        "h1": ParagraphStyle("h1", parent=base, fontName=BOLD, fontSize=12, leading=16, spaceBefore=4, spaceAfter=6),
-        "h2": ParagraphStyle("h2", parent=base, fontName=BOLD, fontSize=10, leading=13, spaceBefore=8, spaceAfter=4),
+        # keepWithNext: a heading never ends a page without what it heads
+        "h1": ParagraphStyle("h1", parent=base, fontName=BOLD, fontSize=12, leading=16, spaceBefore=4, spaceAfter=6, keepWithNext=1),
+        "h2": ParagraphStyle("h2", parent=base, fontName=BOLD, fontSize=10, leading=13, spaceBefore=8, spaceAfter=4, keepWithNext=1),
         "alert": ParagraphStyle("alert", parent=base, fontName=BOLD, textColor=ALERT, borderColor=ALERT, borderWidth=1,
                                 borderPadding=5, spaceBefore=4, spaceAfter=10),
         "sign": ParagraphStyle("sign", parent=base, alignment=TA_CENTER, leading=13),
@@ -360,9 +361,9 @@ class _Render:
         if s["review"]:
             withheld = _("(withheld: exempt)")
             rows = [[_("Moved at"), _("Name"), _("Reason")]] + [
-                [self.when(r["at"]), _fit(r["name"], 4.4 * cm, 8) if r["name"] else withheld,
+                [self.when(r["at"]), _fit(r["name"], 4.0 * cm, 8) if r["name"] else withheld,
                  Paragraph(escape(r["reason"]), self.st["small"])] for r in s["review"]]
-            rev = Table(rows, colWidths=[4.2 * cm, 4.6 * cm, 8.2 * cm], repeatRows=1)
+            rev = Table(rows, colWidths=[4.6 * cm, 4.2 * cm, 8.2 * cm], repeatRows=1)
             rev.setStyle(TableStyle(_grid()))
             out.append(rev)
         else:

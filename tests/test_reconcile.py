@@ -162,7 +162,10 @@ def test_exempt_crash_after_commit_is_finished_without_a_recorded_path(tmp_path:
     assert Filer(cfg, open_register(cfg.database_url), [officer.recipient()]).reconcile() == []
     with open_register(cfg.database_url)() as s:
         (doc,) = s.scalars(select(Document)).all()
-    assert doc.state is DocumentState.FILED and doc.source_relpath == b""
+    # The path is recorded only as a tag keyed by the host secret (filing/keys.py): no name,
+    # and no plain SHA-256 of the letter either.
+    assert doc.state is DocumentState.FILED and doc.source_relpath.startswith(b"#") and b"rahasia" not in doc.source_relpath
+    assert doc.sha256 != hashlib.sha256(letter).hexdigest()
     stored = (cfg.archive / doc.archive_path).read_bytes()
     assert hashlib.sha256(stored).hexdigest() == doc.ciphertext_sha256
     assert age.decrypt_bytes(stored, [officer]) == letter

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from naskahd import config as config_mod
     from naskahd import durable
     from naskahd.errors import ConfigError
-    from naskahd.register import open_register
+    from naskahd import installation
     from naskahd.service import make_tree
 
     root = Path(args.root).resolve()
@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_mod.parse(tomllib.loads(text), source=str(target), base=root)
     durable.write_bytes(target, text.encode(), mode=0o644)
+    installation.initialise(cfg)
     make_tree(cfg)
-    open_register(cfg.database_url)
     print(_("Created {config}").format(config=target))
     print(_("Drop scans into {drop}/masuk (inbound), keluar (outbound) or dikecualikan (exempt).").format(drop=cfg.drop))
     print(_("Start the daemon with: naskahd --config {config} run").format(config=target))

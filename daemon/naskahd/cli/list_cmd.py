@@ -41,11 +41,12 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from naskahd import config, naming
-    from naskahd.register import Document, open_register
+    from naskahd import installation
+    from naskahd.register import Document
 
     cfg = config.load(args.config)
     identities = _identities(args) if args.identity else None
-    sessions = open_register(cfg.database_url, create=False)
+    sessions = installation.open_checked(cfg, create=False)
     query = select(Document).order_by(Document.id)
     if args.category:
         query = query.where(Document.category == args.category)

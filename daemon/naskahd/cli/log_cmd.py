@@ -17,13 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from naskahd import audit, config
+    from naskahd import audit, config, installation
     from naskahd.cli.list_cmd import _since
-    from naskahd.register import open_register
 
     cfg = config.load(args.config)
     since = _since(cfg, args.since) if args.since else None
-    sessions = open_register(cfg.database_url, create=False)
+    sessions = installation.open_checked(cfg, create=False)
     with sessions() as s:
         rows = [audit.as_dict(r) for r in audit.events(s, since)]
     if args.json:

@@ -46,13 +46,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
-    from naskahd import config
+    from naskahd import config, installation
     from naskahd.errors import RegisterError
-    from naskahd.register import open_register
     from naskahd.register.db import SCHEMA_REVISION, current_revision
 
     cfg = config.load(args.config)
-    sessions = open_register(cfg.database_url, create=False)
+    sessions = installation.open_checked(cfg, create=False)
     have = current_revision(sessions.kw["bind"])
     if have != SCHEMA_REVISION:
         raise RegisterError(_("the register is at schema revision {have}, this naskahd needs {want}: restart the daemon "

@@ -23,8 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def check_audit(cfg: object, anchor_files: list[str]) -> dict[str, object]:
-    from naskahd import audit
-    from naskahd.register import open_register
+    from naskahd import audit, installation
 
     anchors: list[audit.Head] = []
     for path in anchor_files:
@@ -32,7 +31,7 @@ def check_audit(cfg: object, anchor_files: list[str]) -> dict[str, object]:
             anchors += audit.read_anchors(path)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise UsageError(_("cannot read the anchor file {path}: {error}").format(path=path, error=exc)) from None
-    sessions = open_register(cfg.database_url, create=False)  # type: ignore[attr-defined]
+    sessions = installation.open_checked(cfg, create=False)  # type: ignore[arg-type]
     with sessions() as s:
         result = audit.verify_chain(s, anchors)
     return {"ok": result.ok, "rows": result.rows, "head": str(result.head), "broken_row": result.broken_seq,

@@ -12,24 +12,37 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import audit, naming
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.items import Stored
-from naskahd.register import Document, DocumentState, format_agenda
+from naskahd.filing.keys import ExemptKeys
+from naskahd.errors import NaskahdError
+from naskahd.register import AgendaCounter, Document, DocumentState, format_agenda
 from naskahd.register.numbering import agenda_stem, allocate_numbers
+
+
+FIRST_YEAR = 2020  # no letter is numbered in a year before this one
+
+
+class ClockError(NaskahdError):
+    message = ("the system clock says the year is {year}, but letters are already numbered in {newest}: "
+               "set the date and time of this computer (timedatectl), then naskahd continues by itself")
 
 
 class Entry:
     """Writes a batch's rows; the daemon's thread is the register's only writer."""
 
-    def __init__(self, config: Config, sessions: sessionmaker[Session], seal_name: Callable[[bytes], bytes]) -> None:
+    def __init__(
+        self, config: Config, sessions: sessionmaker[Session], seal_name: Callable[[bytes], bytes], keys: ExemptKeys,
+    ) -> None:
         self.config = config
         self.sessions = sessions
         self.seal_name = seal_name
+        self.keys = keys
 
     def year(self, s: Stored) -> int:
         return s.received_at.astimezone(self.config.timezone).year
@@ -38,8 +51,10 @@ class Entry:
         """One transaction for the batch: a few statements, not a few per document.
 
         Sets each ``s.doc`` (a new row) or ``s.duplicate_of`` (the row whose content it has).
+        ClockError (nothing registered) when the clock's year is plainly wrong.
         """
         with self.sessions.begin() as session:
+            self._check_year(session, {self.year(s) for s in stored})
             shas = {s.sha256 for s in stored}
             registered = {d.sha256: d for d in session.scalars(select(Document).where(Document.sha256.in_(shas)))}
             first: dict[str, Stored] = {}  # the first copy of each new content in this batch
@@ -68,7 +83,17 @@ class Entry:
                 audit.documents_filed(session, (s.doc for s in new))
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
-                    s.duplicate_of = first[s.sha256].doc
+                    s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True
+
+    def _check_year(self, session: Session, years: set[int]) -> None:
+        """A year before naskahd existed, or before the newest year already numbered, is a
+        wrong clock (a server whose battery died boots in 2000): numbering letters in it
+        would start a year's count again. Refused until the clock is set."""
+        if not years:
+            return
+        newest = session.scalar(select(func.max(AgendaCounter.year))) or FIRST_YEAR
+        if min(years) < max(newest, FIRST_YEAR):
+            raise ClockError(year=min(years), newest=max(newest, FIRST_YEAR))
 
     def _new_row(self, s: Stored, number: int) -> dict[str, Any]:
         """The values of ``s``'s new Document row."""
@@ -82,7 +107,8 @@ class Entry:
             original_name=None if exempt else naming.display_name(raw_name),
             original_name_raw=None if exempt else raw_name,
             original_name_sealed=self.seal_name(raw_name) if exempt else None,
-            source_relpath=naming.recorded_relpath(s.item.relpath, exempt=exempt), archive_path=archive_path,
+            source_relpath=self.keys.path(s.item.relpath) if exempt else naming.recorded_relpath(s.item.relpath, exempt=False),
+            archive_path=archive_path,
             temp_name=s.staged.path.name, size=s.size, sha256=s.sha256,
             ciphertext_sha256=s.sealed.ciphertext_sha256 if s.sealed else None,
             ciphertext_size=s.sealed.ciphertext_size if s.sealed else None,

@@ -21,13 +21,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import audit, complete, durable, naming
-from naskahd.categories import EXEMPT
+from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.config import Config
 from naskahd.filing.early import EarlyCopies
 from naskahd.filing.entry import Entry
 from naskahd.filing.items import Batch, Outcome, Ready, Result, Stored
 from naskahd.filing.reconcile import Reconciler
-from naskahd.filing.release import move_aside, remove_source
+from naskahd.filing.keys import ExemptKeys
+from naskahd.filing.release import Release, Released
 from naskahd.filing.store import Store, utcnow
 from naskahd.i18n import _
 from naskahd.log import get_logger
@@ -55,10 +56,12 @@ class Filer:
         self.recipients = list(recipients)
         self.clock = clock
         self.log = get_logger("filing")
-        self.store = Store(config, self.recipients, clock)
+        self.keys = ExemptKeys.of(config.state)
+        self.store = Store(config, self.recipients, self.keys, clock)
         self.early = EarlyCopies(self.store, config.content_check)
-        self.entry = Entry(config, sessions, self._seal_name)
-        self.reconciler = Reconciler(config, sessions, self.recipients)
+        self.entry = Entry(config, sessions, self._seal_name, self.keys)
+        self.release = Release(config)
+        self.reconciler = Reconciler(config, sessions, self.recipients, self.keys, self.release)
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -164,8 +167,9 @@ class Filer:
         except Exception as exc:
             for s in stored:
                 s.staged.discard()
-            self.log.error("register.commit_failed", error=str(exc), files=len(stored))
-            return results + [Result(s.item, Outcome.FAILED, _("register: {error}").format(error=exc)) for s in stored]
+            error = self.config.withheld(str(exc))
+            self.log.error("register.commit_failed", error=error, files=len(stored))
+            return results + [Result(s.item, Outcome.FAILED, _("register: {error}").format(error=error)) for s in stored]
         self._publish(stored)
         finished, duplicates = self._release(stored)
         self._mark(finished, duplicates)
@@ -189,14 +193,14 @@ class Filer:
             durable.fsync_dir(folder)
 
     def _release(self, stored: list[Stored]) -> tuple[list[tuple[Stored, DocumentState]], list[tuple[Stored, str]]]:
-        """Step 4: remove the filed sources, move duplicates aside."""
-        drop_folders: set[Path] = set()
+        """Step 4: remove the filed sources, move duplicates aside (release.py: each only
+        once it is proved to be the very file taken)."""
+        touched: list[str] = []
         finished: list[tuple[Stored, DocumentState]] = []
         duplicates: list[tuple[Stored, str]] = []
         for s in stored:
             if s.result is not None:
                 continue
-            source = self.source_path(s.item.relpath)
             if s.duplicate_of is not None:
                 s.staged.discard()
                 if self._is_unfinished(s):
@@ -210,18 +214,25 @@ class Filer:
                         s.result = Result(s.item, done, "", s.duplicate_of.agenda)
                     continue
                 try:
-                    moved = move_aside(source, self.config.duplicates_dir, os.path.basename(s.item.relpath))
+                    moved = self.release.move(s.item.relpath, s.item.signature, self.config.duplicates_dir)
                 except OSError as exc:
                     s.result = Result(s.item, Outcome.FAILED, _("cannot move the duplicate aside: {error}").format(error=exc.strerror))
+                    continue
+                touched.append(s.item.relpath)
+                if isinstance(moved, Released):
+                    # Not the file whose copy was found to be a duplicate: it went, or a new
+                    # file holds its name now (back in its place, filed on its own).
+                    self._log_replaced(s, moved)
+                    s.result = Result(s.item, Outcome.GONE)
                     continue
                 duplicates.append((s, moved))
                 s.result = Result(s.item, Outcome.DUPLICATE, moved, s.duplicate_of.agenda)
                 continue
             assert s.doc is not None
-            state = self._remove_source(source, s)
-            drop_folders.add(source.parent)
+            state = self._remove_source(self.source_path(s.item.relpath), s)
+            touched.append(s.item.relpath)
             finished.append((s, state))
-        for folder in drop_folders:
+        for folder in self.release.folders(touched):
             with contextlib.suppress(OSError):
                 durable.fsync_dir(folder)
         return finished, duplicates
@@ -250,51 +261,68 @@ class Filer:
             assert s.duplicate_of is not None
             exempt = s.item.category == EXEMPT
             self.log.info("document.duplicate", path=naming.shown_relpath(s.item.relpath, exempt=exempt),
-                          duplicate_of=s.duplicate_of.agenda, moved_to=naming.WITHHELD if exempt else moved, sha256=s.sha256)
+                          duplicate_of=s.duplicate_of.agenda, moved_to=naming.WITHHELD if exempt else moved,
+                          **({} if exempt else {"sha256": s.sha256}))
 
     def _is_unfinished(self, s: Stored) -> bool:
         d = s.duplicate_of
+        if d is None or s.duplicate_in_batch or d.state is DocumentState.FILED:
+            return False
         exempt = s.item.category == EXEMPT
-        return (
-            d is not None and d.state is not DocumentState.FILED
-            and d.source_relpath == naming.recorded_relpath(s.item.relpath, exempt=exempt)
-        )
+        return d.source_relpath == (self.keys.path(s.item.relpath) if exempt else naming.recorded_relpath(s.item.relpath, exempt=False))
 
     def _remove_source(self, source: Path, s: Stored, quiet: bool = False) -> DocumentState:
-        outcome = remove_source(source, s.item.signature)
+        outcome = self.release.remove(s.item.relpath, s.item.signature)
         if isinstance(outcome, OSError):
             if not quiet:
                 self.log.warning("document.source_stuck", agenda=s.doc.agenda if s.doc else None,
                                  path=naming.shown_relpath(s.item.relpath, exempt=s.item.category == EXEMPT), error=outcome.strerror)
             return DocumentState.SOURCE_STUCK
+        if isinstance(outcome, Released):
+            self._log_replaced(s, outcome)
+            return DocumentState.FILED  # the filed file is not there to remove; its copy is in the archive
         return outcome
+
+    def _log_replaced(self, s: Stored, released: Released) -> None:
+        if released.replaced:
+            self.log.warning(
+                "document.replaced", path=naming.shown_relpath(s.item.relpath, exempt=s.item.category == EXEMPT),
+                agenda=s.doc.agenda if s.doc else None, moved_to_review=bool(released.moved_to_review),
+            )
 
     def _log_filed(self, s: Stored, state: DocumentState) -> None:
         assert s.doc is not None
         fields: dict[str, Any] = dict(
-            agenda=s.doc.agenda, category=s.doc.category, archive_path=s.doc.archive_path,
-            size=s.size, sha256=s.sha256, detected_type=s.item.detected_type,
+            agenda=s.doc.agenda, category=s.doc.category, archive_path=s.doc.archive_path, detected_type=s.item.detected_type,
         )
         if s.doc.category != EXEMPT:
-            fields["path"] = s.item.relpath  # exempt names are withheld from logs too
+            # Exempt letters' names are withheld from logs too, and so are their size and
+            # content key: nothing a holder of a candidate document could compare.
+            fields.update(path=s.item.relpath, size=s.size, sha256=s.sha256)
         self.log.info("document.registered", **fields)
         if s.sealed is not None:
             self.log.info("document.encrypted", agenda=s.doc.agenda, ciphertext_sha256=s.sealed.ciphertext_sha256, recipients=len(s.sealed.recipients))
 
     # -- review ------------------------------------------------------------------------------
-    def to_review(self, relpath: str, reason: str, *, exempt: bool = False) -> str | None:
-        """Move a drop-folder entry to the review folder (a rename: never opened, never followed)."""
-        source = self.source_path(relpath)
-        try:
-            moved = move_aside(source, self.config.review_dir, os.path.basename(relpath))
-        except FileNotFoundError:
+    def review_folder(self, *, exempt: bool) -> Path:
+        """Where review items go: exempt ones apart (``tinjau/dikecualikan/``), names withheld,
+        so that the only way back offered for them is into ``dikecualikan/``."""
+        return self.config.review_dir / DROP_FOLDER[EXEMPT] if exempt else self.config.review_dir
+
+    def to_review(self, relpath: str, reason: str, signature: Signature, *, exempt: bool = False) -> str | None:
+        """Move the drop-folder entry examined (``signature``) to review: claimed first, so a
+        file put under the same name meanwhile stays where it is. A rename: the entry is
+        never opened, never followed. Returns the name used, or None if it is not there."""
+        moved = self.release.move(relpath, signature, self.review_folder(exempt=exempt))
+        if isinstance(moved, Released):
             return None
         with self.sessions.begin() as session:
             session.add(ReviewItem(
-                name_sha256=naming.name_key(moved), source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
+                name_sha256=self.keys.review_name(moved) if exempt else naming.name_key(moved),
+                source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
-            audit.record(session, "document.review", exempt=exempt, reason=reason)
+            audit.record(session, "document.review", exempt=exempt, reason=self.config.withheld(reason))
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
                          moved_to=naming.WITHHELD if exempt else moved, reason=reason)
         return moved

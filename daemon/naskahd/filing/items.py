@@ -54,6 +54,7 @@ class Stored:
     completeness: complete.Completeness | None = None  # made by an early copy (EarlyCopies.check)
     doc: Document | None = None
     duplicate_of: Document | None = None
+    duplicate_in_batch: bool = False  # of a document this very batch registers
     result: Result | None = field(default=None)
 
 

@@ -1,8 +1,19 @@
 """At start-up: finish or roll back whatever a crash left half-done (docs/architecture.md).
 
-A STAGED row is finished from its temp file or, failing that, from its source; a
-SOURCE_STUCK row gets its source removal tried again; a temp file no row refers to is an
-orphan of a copy whose row was never committed (its source is still in the drop folder).
+In this order:
+1. Files left in the holding folder (a crash between claiming a source and removing or
+   moving it, release.py) go back to their names: their rows, if any, are not FILED yet
+   (a row is marked FILED only after the holding folder's removal is durable), and step 2
+   finds them there.
+2. A STAGED row is finished from its temp file or, failing that, from its source; a
+   SOURCE_STUCK row gets its source removal tried again. What a row's end state relies on
+   is made durable before the source is touched: a final name that is visible may not be
+   on the disk yet (a SIGKILL between the rename and its folder's fsync), so the folder is
+   fsynced first.
+3. A temp file no row refers to is an orphan of a copy whose row was never committed (its
+   source is still in the drop folder), and is removed, unless its content is that of a
+   registered document whose final file is missing (a power cut undid the final name of a
+   row already FILED): then it becomes that final file.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +31,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import durable, naming
-from naskahd.categories import EXEMPT
+from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.config import Config
+from naskahd.filing.keys import PATH_TAG, ExemptKeys
+from naskahd.filing.release import Release
 from naskahd.filing.store import copy, sha256_file
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.register import Document, DocumentState
+from naskahd.settle import Signature
 
 
 class Reconciler:
-    def __init__(self, config: Config, sessions: sessionmaker[Session], recipients: Sequence[Any]) -> None:
+    def __init__(
+        self, config: Config, sessions: sessionmaker[Session], recipients: Sequence[Any], keys: ExemptKeys, release: Release,
+    ) -> None:
         self.config = config
         self.sessions = sessions
         self.recipients = recipients
+        self.keys = keys
+        self.release = release
         self.log = get_logger("filing")
 
     def source_path(self, relpath: str | bytes) -> Path:
@@ -41,6 +59,7 @@ class Reconciler:
     def reconcile(self) -> list[str]:
         """Finish or roll back whatever a crash left half-done. Returns problems for a person."""
         problems: list[str] = []
+        self._return_held()
         with self.sessions() as session:
             rows = session.scalars(
                 select(Document).where(Document.state.in_([DocumentState.STAGED, DocumentState.SOURCE_STUCK]))
@@ -50,13 +69,69 @@ class Reconciler:
             if isinstance(outcome, str):
                 problems.append(outcome)
         keep = {(self.config.archive / r.archive_path).parent / r.temp_name for r in rows if r.temp_name}
-        for temp in self._temp_files():
-            if temp not in keep:
-                # A copy whose row was never committed: its source is still in the drop folder.
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
-                self.log.info("archive.temp_removed", path=str(temp.relative_to(self.config.archive)))
+        orphans = [temp for temp in self._temp_files() if temp not in keep]
+        for temp in self._complete_finals(orphans):
+            # A copy whose row was never committed: its source is still in the drop folder.
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            self.log.info("archive.temp_removed", path=str(temp.relative_to(self.config.archive)))
         return problems
+
+    def _return_held(self) -> None:
+        """Step 1: every file in the holding folder back under its name (or to review)."""
+        hold = self.config.hold_dir
+        for dirpath, _dirs, files in os.walk(hold):
+            for name in files:
+                held = Path(dirpath) / name
+                rel = held.relative_to(hold).as_posix()
+                released = self.release.put_back(held, self.config.drop / rel)
+                self.log.info("document.returned", path=naming.shown_relpath(rel, exempt=self._exempt_path(rel)),
+                              moved_to_review=bool(released.moved_to_review))
+
+    def _exempt_path(self, rel: str) -> bool:
+        from naskahd.classify import classify
+
+        return rel.split("/", 1)[0] == DROP_FOLDER[EXEMPT] or classify(rel, self.config.rules) == EXEMPT
+
+    def _complete_finals(self, orphans: list[Path]) -> list[Path]:
+        """Step 3: orphans holding a registered document whose final file is missing become
+        that file; returns the other orphans. Only the documents of the orphans' folders,
+        and of their sizes, are looked at: cheap even with a large register."""
+        rest: list[Path] = []
+        by_folder: dict[Path, list[Path]] = {}
+        for temp in orphans:
+            by_folder.setdefault(temp.parent, []).append(temp)
+        for folder, temps in by_folder.items():
+            prefix = folder.relative_to(self.config.archive).as_posix() + "/"
+            with self.sessions() as session:
+                docs = session.scalars(select(Document).where(Document.archive_path.startswith(prefix, autoescape=True))).all()
+            by_size: dict[int, list[Document]] = {}
+            for d in docs:
+                by_size.setdefault(d.ciphertext_size if d.category == EXEMPT else d.size, []).append(d)
+            for temp in temps:
+                doc = self._missing_final_of(temp, by_size)
+                if doc is None:
+                    rest.append(temp)
+                    continue
+                final = self.config.archive / doc.archive_path
+                durable.rename_noreplace(temp, final)
+                durable.fsync_dir(final.parent)
+                self.log.warning("document.final_restored", agenda=doc.agenda, archive_path=doc.archive_path)
+        return rest
+
+    def _missing_final_of(self, temp: Path, by_size: dict[int, list[Document]]) -> Document | None:
+        try:
+            size = temp.stat().st_size
+        except FileNotFoundError:
+            return None
+        candidates = [d for d in by_size.get(size, []) if not (self.config.archive / d.archive_path).exists()]
+        if not candidates:
+            return None
+        digest = sha256_file(temp)
+        for d in candidates:
+            if digest == (d.ciphertext_sha256 if d.category == EXEMPT else d.sha256):
+                return d
+        return None
 
     def _temp_files(self) -> list[Path]:
         found = []
@@ -75,33 +150,41 @@ class Reconciler:
         except OSError as exc:
             outcome = _("document {agenda}: cannot finish filing: {error}").format(agenda=doc.agenda, error=exc)
         if isinstance(outcome, str):
+            outcome = self.config.withheld(outcome)  # an OSError's text carries the source's path
             self.log.error("document.reconcile_failed", agenda=doc.agenda, problem=outcome)
         return outcome
 
     def _finish_steps(self, doc: Document) -> DocumentState | str:
         final = self.config.archive / doc.archive_path
-        source = self._find_source(doc)
+        found = self._find_source(doc)
         if not final.exists():
             temp = final.parent / doc.temp_name if doc.temp_name else None
             if temp is not None and temp.exists() and self._archive_ok(doc, temp):
                 durable.rename_noreplace(temp, final)
                 durable.fsync_dir(final.parent)
-            elif source is not None:
-                self._restore_from_source(doc, source, final)
+            elif found is not None:
+                self._restore_from_source(doc, self.source_path(found[0]), final)
             else:
                 return _(
                     "document {agenda}: its archive copy is missing and its source is gone; "
                     "look for {name} and drop it again"
-                ).format(agenda=doc.agenda, name=naming.display_name(doc.source_relpath) if doc.source_relpath else naming.WITHHELD)
+                ).format(agenda=doc.agenda, name=naming.WITHHELD if doc.category == EXEMPT else naming.display_name(doc.source_relpath))
         elif not self._archive_ok(doc, final):
             return _("document {agenda}: the archive file {path} does not match the register; keep it and call for help").format(agenda=doc.agenda, path=doc.archive_path)
+        else:
+            # Visible is not durable: a SIGKILL between the rename and its folder's fsync
+            # leaves a name a power cut can still undo. Make it durable before the source
+            # goes and the row says FILED.
+            durable.fsync_dir(final.parent)
         state = DocumentState.FILED
-        if source is not None:
-            try:
-                source.unlink()
-                durable.fsync_dir(source.parent)
-            except OSError:
+        if found is not None:
+            rel, signature = found
+            outcome = self.release.remove(rel, signature)
+            if isinstance(outcome, OSError):
                 state = DocumentState.SOURCE_STUCK
+            for folder in self.release.folders([rel]):
+                with contextlib.suppress(OSError):
+                    durable.fsync_dir(folder)
         with self.sessions.begin() as session:
             row = session.get(Document, doc.id)
             assert row is not None
@@ -109,29 +192,35 @@ class Reconciler:
         self.log.info("document.reconciled", agenda=doc.agenda, state=state.value)
         return state
 
-    def _find_source(self, doc: Document) -> Path | None:
-        """The scan a row was made from, if it is still in the drop folder with the same content.
+    def _find_source(self, doc: Document) -> tuple[str, Signature] | None:
+        """The scan a row was made from, if it is still in the drop folder with the same
+        content: its drop-relative path and the signature it had when it was hashed.
 
-        Exempt rows do not record their path, so the exempt folders are searched by size
-        and hash (a rare path: only after a crash).
+        Exempt rows record only a keyed tag of their path (keys.py), so the exempt folders
+        are searched for the path with that tag (rows from before: by size and content; a
+        rare path, only after a crash).
         """
-        if doc.source_relpath:
-            candidates = [self.source_path(doc.source_relpath)]
+        exempt = doc.category == EXEMPT
+        if not exempt:
+            candidates = [os.fsdecode(doc.source_relpath)]
         else:
             from naskahd import watch
-            from naskahd.classify import classify
 
             candidates = [
-                self.source_path(rel) for rel, st in watch.scan(self.config)
-                if stat.S_ISREG(st.st_mode) and st.st_size == doc.size and classify(rel, self.config.rules) == EXEMPT
+                rel for rel, st in watch.scan(self.config)
+                if stat.S_ISREG(st.st_mode) and st.st_size == doc.size and self._exempt_path(rel)
+                and (not doc.source_relpath.startswith(PATH_TAG) or self.keys.path(rel) == doc.source_relpath)
             ]
-        for path in candidates:
+        for rel in candidates:
             try:
-                st = os.lstat(path)
-                if stat.S_ISREG(st.st_mode) and st.st_size == doc.size and sha256_file(path) == doc.sha256:
-                    return path
+                st = os.lstat(self.source_path(rel))
+                if not stat.S_ISREG(st.st_mode) or st.st_size != doc.size:
+                    continue
+                digest = sha256_file(self.source_path(rel))
             except OSError:
                 continue
+            if (self.keys.matches(doc.sha256, digest) if exempt else digest == doc.sha256):
+                return rel, Signature.of(st)
         return None
 
     def _restore_from_source(self, doc: Document, source: Path, final: Path) -> None:
@@ -147,7 +236,7 @@ class Reconciler:
                     staged.sync()
                     with open(staged.path, "rb") as check:
                         age.verify_sealed(check, sealed)
-                    if sealed.plaintext_sha256 != doc.sha256:
+                    if sealed.plaintext_sha256 is None or not self.keys.matches(doc.sha256, sealed.plaintext_sha256):
                         raise OSError(errno.EIO, "source changed during reconciliation")
                     with self.sessions.begin() as session:
                         row = session.get(Document, doc.id)

@@ -21,6 +21,7 @@ from naskahd import complete, durable, naming
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.items import Outcome, Ready, Result, Stored
+from naskahd.filing.keys import ExemptKeys
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.settle import Signature
@@ -64,9 +65,12 @@ def source_matches(path: Path, st0: os.stat_result) -> bool:
 class Store:
     """Step 1 for one file at a time; safe to call from several threads at once."""
 
-    def __init__(self, config: Config, recipients: Sequence[Any], clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self, config: Config, recipients: Sequence[Any], keys: ExemptKeys, clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.config = config
         self.recipients = list(recipients)
+        self.keys = keys
         self.clock = clock
         self.log = get_logger("filing")
 
@@ -116,7 +120,7 @@ class Store:
                     from naskahd import age
 
                     sealed = age.encrypt_stream(src, staged.file, self.recipients)
-                    sha, size = sealed.plaintext_sha256, sealed.plaintext_size
+                    sha, size = self.keys.content(sealed.plaintext_sha256), sealed.plaintext_size
                 else:
                     sealed = None
                     sha, size = copy(src, staged.file)
@@ -128,6 +132,9 @@ class Store:
                     # Read the written ciphertext back and open it with the file key still in
                     # memory: the plaintext is removed only if this reproduces its hash.
                     with open(staged.path, "rb") as written:
+                        # Its pages are clean after the fsync: dropping them makes this read
+                        # come from the disk, not from the page cache the encryptor filled.
+                        os.posix_fadvise(written.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
                         age.verify_sealed(written, sealed)
                 completeness = complete.check_fd(fd, size) if check else None
                 if Signature.of(os.fstat(fd)) != item.signature or size != item.signature.size:
@@ -138,8 +145,9 @@ class Store:
                 return Result(item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
             except Exception as exc:
                 staged.discard()
-                self.log.error("document.store_failed", path=naming.shown_relpath(item.relpath, exempt=exempt), error=str(exc))
-                return Result(item, Outcome.FAILED, str(exc))
+                error = self.config.withheld(str(exc))
+                self.log.error("document.store_failed", path=naming.shown_relpath(item.relpath, exempt=exempt), error=error)
+                return Result(item, Outcome.FAILED, error)
         if not source_matches(source, st0):
             # Renamed or replaced while being copied: no row; the new name is found by events.
             staged.discard()

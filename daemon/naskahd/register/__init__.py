@@ -5,11 +5,12 @@ SQLite-specific settings are all in ``db.py``.
 """
 
 from naskahd.register.db import open_register
-from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, ReviewItem
+from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, Installation, ReviewItem
 from naskahd.register.numbering import allocate_number, format_agenda
 from naskahd.register.records import AuditEvent, AuditHead, Report
 
 __all__ = [
-    "AgendaCounter", "AuditEvent", "AuditHead", "Base", "Document", "DocumentState", "Duplicate", "Report", "ReviewItem",
+    "AgendaCounter", "AuditEvent", "AuditHead", "Base", "Document", "DocumentState", "Duplicate", "Installation", "Report",
+    "ReviewItem",
     "allocate_number", "format_agenda", "open_register",
 ]

@@ -1,18 +1,18 @@
 """audit trail and generated reports
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01 17:20:00
 
-down_revision is the newest revision on the issue-20 branch when it was written (0001);
-the chain on main is 0001 -> 0002 (issue 15) -> 0003 (issue 17) -> 0004: the merger re-chains.
+down_revision is the newest revision on the issue-20 branch (0002, issue 15's, merged from
+main); the chain is 0001 -> 0002 (issue 15) -> 0003 (issue 17) -> 0004: the merger re-chains.
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0004'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

@@ -41,6 +41,7 @@ def test_an_untouched_chain_verifies(tmp_path: Path) -> None:
     proc = verify(config, "--audit")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Audit trail intact: 6 rows, head 6:" in proc.stdout
+    assert verify(config).returncode == 0  # without a flag every check runs, the chain among them
     rc, info = verify_json(config)
     assert rc == 0 and info["ok"] and info["rows"] == 6 and info["broken_row"] is None
 

@@ -82,10 +82,11 @@ recipients = {json.dumps(recipients or [])}
     )
     for sub in ("drop/masuk", "drop/keluar", "drop/dikecualikan", "archive", "state"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    from naskahd import config as config_mod
     from naskahd import installation
 
-    installation.write_markers(config_mod.load(str(cfg)), installation.new_id())  # as `naskahd init` does
+    ident = installation.new_id()  # as `naskahd init` does (the configuration may be invalid on purpose)
+    for role in installation.ROLES:
+        installation.mark(root / role, role, ident)
     return cfg
 
 

@@ -140,7 +140,8 @@ def test_usage_errors(setup: dict) -> None:
     done = naskahd("decrypt", other, "-i", setup["key"])
     assert done.returncode == EXIT_USAGE and ".age" in done.stderr
     done = naskahd("encrypt", setup["plain"], "-r", "age1notakey")
-    assert done.returncode == EXIT_CRYPTO and "invalid recipient 'age1notakey'" in done.stderr
+    # A bad -r is a bad argument (issue 18), not a decryption failure.
+    assert done.returncode == EXIT_USAGE and "recipient 'age1notakey'" in done.stderr and "age1" in done.stderr
     done = naskahd("keygen", "-o", d / "new.key", "--plain", "--passphrase-file", setup["pw"])
     assert done.returncode == EXIT_USAGE and not (d / "new.key").exists()
     assert leftovers(d) == []
@@ -252,9 +253,35 @@ def test_keygen_prompts_twice_on_a_terminal(tmp_path: Path) -> None:
     ids = age.parse_identity_file(key.read_bytes(), lambda: b"ketik dua kali")
     assert str(ids[0].recipient()) == recipient
     other = tmp_path / "mismatch.key"
-    code, out = run_in_pty([*argv[:-1], str(other)], [b"satu", b"dua"])
-    assert code == EXIT_USAGE and "differ" in out
+    answers = [b"dua belas huruf", b"lain sekali ya", b"dua belas huruf", b"beda lagi nih", b"x1y2z3w4v5u6", b"u6v5w4"]
+    code, out = run_in_pty([*argv[:-1], str(other)], answers)
+    assert code == EXIT_USAGE and "differ" in out and "no usable passphrase after 3 tries" in out, out
     assert not other.exists() and leftovers(tmp_path) == []
+
+
+def test_keygen_refuses_a_short_passphrase_and_asks_again(tmp_path: Path) -> None:
+    from conftest_age import run_in_pty
+
+    key = tmp_path / "short.key"
+    argv = [sys.executable, "-m", "naskahd", "keygen", "-o", str(key)]
+    code, out = run_in_pty(argv, [b"satu", b"kunci arsip kantor", b"kunci arsip kantor"])
+    assert code == 0, out
+    assert "too short: use at least 12 characters" in out, out
+    assert "offline" in out and "[encryption] recipients" in out, out
+    assert out.strip().splitlines()[-1].strip().startswith("age1")
+    ids = age.parse_identity_file(key.read_bytes(), lambda: b"kunci arsip kantor")
+    # --recipient-of prints the recipient of an existing identity, asking its passphrase.
+    code, out = run_in_pty([sys.executable, "-m", "naskahd", "keygen", "--recipient-of", str(key)], [b"kunci arsip kantor"])
+    assert code == 0, out
+    assert out.strip().splitlines()[-1].strip() == str(ids[0].recipient())
+
+
+def test_keygen_refuses_a_short_passphrase_file(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("pendek\n")
+    done = naskahd("keygen", "-o", tmp_path / "k", "--passphrase-file", pw)
+    assert done.returncode == EXIT_USAGE and "at least 12 characters" in done.stderr, done.stderr
+    assert not (tmp_path / "k").exists()
 
 
 def test_encrypt_starts_writeback_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

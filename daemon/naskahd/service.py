@@ -18,25 +18,27 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from naskahd import audit, complete, durable, installation, naming, samba, watch
+from naskahd import audit, complete, durable, installation, naming, reasons, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
+from naskahd.progress import Progress
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 
 BATCH = 64  # files per register transaction: small enough that a burst's first files are not kept waiting
 HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
 
+# Reason codes (naskahd.reasons): stored as codes, rendered in the reader's language.
 _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
-    (stat.S_ISLNK, "a symbolic link (never followed): put the file itself in the drop folder"),
-    (stat.S_ISFIFO, "a named pipe (never opened): only scans can be filed"),
-    (stat.S_ISSOCK, "a socket (never opened): only scans can be filed"),
-    (stat.S_ISCHR, "a device node (never opened): only scans can be filed"),
-    (stat.S_ISBLK, "a device node (never opened): only scans can be filed"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
 ]
 
 
@@ -69,6 +71,7 @@ class Daemon:
         self._heartbeat_due = 0.0
         self._heartbeat_written = 0.0
         self._last_heartbeat: dict[str, Any] = {}
+        self.progress = Progress(self.log)
 
     # -- signals: record only ------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -137,6 +140,7 @@ class Daemon:
             self._copy_early()
             self._process_due()
             self._heartbeat()
+            self.progress.tick(len(self.settler), time.monotonic())
             self._wait()
 
     def _wait(self) -> None:
@@ -167,6 +171,8 @@ class Daemon:
             for rel, st in watch.scan(self.config, path):
                 self.settler.touch(rel, Signature.of(st), now)
                 count += 1
+                if count % 1000 == 0 and hasattr(self, "watcher"):  # a long scan: `status` sees it grow
+                    self._heartbeat()
             self.log.debug("drop.scanned", path=path, reason=reason, entries=count)
             if reason not in ("periodic", "folder appeared"):
                 self.log.info("drop.scanned", reason=reason, entries=count)
@@ -229,6 +235,7 @@ class Daemon:
                 self._drain_events()  # keep the queue short during a burst
                 self._copy_early()
                 self._heartbeat()
+                self.progress.tick(len(self.settler), time.monotonic())
         finally:
             if pending is not None:  # only if an exception is on its way out
                 self._finish(pending)
@@ -255,35 +262,36 @@ class Daemon:
             self._forget(rel)
             return None
         except OSError as exc:
-            self._failed(cand, _("cannot look at it: {error}").format(error=exc.strerror), now)
+            self._failed(cand, reasons.encode("cannot_look", error=reasons.os_error(exc, self._where(rel))), now)
             return None
         if stat.S_ISDIR(st.st_mode):
             self._forget(rel)
             self.events.put(watch.Scan(str(path), "folder appeared"))
             return None
-        for test, why in _ODD_TYPES:
+        for test, code in _ODD_TYPES:
             if test(st.st_mode):
-                self._review(rel, _(why), st)
+                self._review(rel, reasons.encode(code), st)
                 return None
         if self.settler.observe(cand, Signature.of(st), now) is Verdict.WAIT:
             return None
         category = classify(rel, self.config.rules)
         if category is None:
-            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"), st)
+            self._review(rel, reasons.encode("no_rule"), st)
             return None
         try:
             kind, reason = self._completeness(path, st.st_size, self.filer.early_check(rel, cand.signature))
         except OSError as exc:
-            self._failed(cand, _("cannot read it: {error}").format(error=exc.strerror), now)
+            self._failed(cand, reasons.encode("cannot_read", error=reasons.os_error(exc, self._where(rel))), now)
             return None
         if reason is not None:
             if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
-                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason), st)
+                self._review(rel, reasons.encode("still_incomplete", seconds=self.config.incomplete_after_seconds,
+                                                 reason=reasons.nested(reason)), st)
             else:
-                self.log.debug("document.incomplete", path=self._shown(rel), reason=reason)
+                self.log.debug("document.incomplete", path=self._shown(rel), reason=reasons.render(reason))
             return None
         if category == EXEMPT and not self.filer.recipients:
-            self._hold(cand, self.config.recipient_problem or "")
+            self._hold(cand, reasons.encode("no_recipient_short"))
             return None
         return Ready(rel, category, cand.signature or Signature.of(st), kind)
 
@@ -294,8 +302,8 @@ class Daemon:
         early copy (filing.Filer.early_check); the bytes are not read again.
         """
         if size == 0:
-            return None, _("the file is empty (0 bytes): scan the letter again")
-        in_use = _("a program or a scanner still has it open for writing")
+            return None, reasons.encode("empty")
+        in_use = reasons.encode("in_use")
         kind = None
         if self.config.content_check:  # the content check and the writer probe are separate protections
             try:
@@ -318,6 +326,7 @@ class Daemon:
         now = time.monotonic()
         if result.outcome in (Outcome.FILED, Outcome.DUPLICATE, Outcome.STUCK, Outcome.GONE):
             self._forget(rel)
+            self.progress.taken()
             # A new file under the same name (a rewrite that arrived while the batch ran):
             # its event was folded into the candidate just forgotten, so look at it now
             # rather than at the next periodic scan.
@@ -339,6 +348,11 @@ class Daemon:
         """``rel`` for logs and status: an exempt letter's file name is withheld."""
         return naming.shown_relpath(rel, exempt=self._exempt(rel))
 
+    def _where(self, rel: str) -> Path:
+        """The path an OS error names: an exempt letter's folder only, never its name."""
+        path = self.config.drop / rel
+        return path.parent if self._exempt(rel) else path
+
     def _forget(self, rel: str) -> None:
         self.settler.forget(rel)
         self.filer.discard_early(rel)
@@ -347,14 +361,14 @@ class Daemon:
 
     def _hold(self, cand: Candidate, why: str) -> None:
         if cand.relpath not in self.held:
-            self.log.warning("document.held", path=self._shown(cand.relpath), reason=why)
+            self.log.warning("document.held", path=self._shown(cand.relpath), reason=reasons.render(why))
         self.held[cand.relpath] = why
         self.settler.hold(cand)
 
     def _failed(self, cand: Candidate, why: str, now: float) -> None:
         delay = self.settler.retry_later(cand, now)
         self.failing[cand.relpath] = why = self.config.withheld(why)
-        self.log.warning("document.failed", path=self._shown(cand.relpath), error=why, retry_in=round(delay, 1), attempts=cand.failures)
+        self.log.warning("document.failed", path=self._shown(cand.relpath), error=reasons.render(why), retry_in=round(delay, 1), attempts=cand.failures)
 
     def _exempt(self, rel: str) -> bool:
         """Is ``rel`` an exempt letter, or in the exempt drop folder whatever the rules say?
@@ -367,7 +381,7 @@ class Daemon:
         except OSError as exc:
             cand = self.settler.candidates.get(rel)
             if cand is not None:
-                self._failed(cand, _("cannot move it to review: {error}").format(error=exc.strerror), time.monotonic())
+                self._failed(cand, reasons.encode("cannot_move_to_review", error=reasons.os_error(exc, self._where(rel))), time.monotonic())
             return
         self._forget(rel)
 
@@ -380,13 +394,14 @@ class Daemon:
         # Early copies of files that changed since (or went without an event) are thrown away.
         self.filer.prune_early(lambda rel: c.signature if (c := self.settler.candidates.get(rel)) else None)
         problems = list(self.problems)
+        # Stored as codes (naskahd.reasons): `status` renders them in its reader's language.
         problems += [
-            _("cannot file {path}: {error} (retrying)").format(path=self._shown(p), error=e)
+            reasons.encode("cannot_file", path=self._shown(p), error=reasons.nested(e))
             for p, e in sorted(self.failing.items())[:20]
         ]
         held = sorted(self.held)
         if held:
-            problems.append(_("{n} exempt scan(s) wait in the drop folder: {why}").format(n=len(held), why=next(iter(self.held.values()))))
+            problems.append(reasons.encode("exempt_waiting", n=len(held), why=reasons.nested(next(iter(self.held.values())))))
         waiting = [
             {"path": self._shown(c.relpath), "reason": c.incomplete}
             for c in list(self.settler.candidates.values())[:200] if c.incomplete

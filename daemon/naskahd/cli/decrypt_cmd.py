@@ -14,6 +14,7 @@ from pathlib import Path
 
 from naskahd.errors import AgeError, NaskahdError, UsageError
 from naskahd.i18n import _
+from naskahd.oserrors import reason
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,12 +43,12 @@ def passphrase_source(path: str | None) -> Callable[[str], Callable[[], bytes]]:
                             cached.append(f.read().rstrip(b"\r\n"))
                     except OSError as exc:
                         raise NaskahdError(
-                            _("cannot read passphrase file {path}: {error}").format(path=path, error=exc.strerror)
+                            _("cannot read passphrase file {path}: {error}").format(path=path, error=reason(exc))
                         ) from None
                 return cached[0]
-            import getpass
+            from naskahd.cli.prompt import secret
 
-            return getpass.getpass(prompt).encode()
+            return secret(prompt).encode()
 
         return get
 
@@ -63,7 +64,7 @@ def load_identities(paths: list[str], passphrase: Callable[[str], Callable[[], b
             with open(path, "rb") as f:
                 data = f.read(1 << 20)
         except OSError as exc:
-            raise AgeError(_("cannot read identity file {path}: {error}").format(path=path, error=exc.strerror)) from None
+            raise AgeError(_("cannot read identity file {path}: {error}").format(path=path, error=reason(exc))) from None
         try:
             identities += age.parse_identity_file(data, passphrase(_("Passphrase for {path}: ").format(path=path)))
         except AgeError as exc:
@@ -101,7 +102,7 @@ def _decrypt_one(source: Path, target: Path, identities: list, passphrase: Calla
     try:
         src = open(source, "rb")
     except OSError as exc:
-        raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=exc.strerror)) from None
+        raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=reason(exc))) from None
     try:
         # Plaintext is written as chunks authenticate, into a file with no name until the
         # whole file authenticated: a failed, interrupted or killed decryption leaves
@@ -117,7 +118,7 @@ def _decrypt_one(source: Path, target: Path, identities: list, passphrase: Calla
     except OSError as exc:
         raise NaskahdError(
             _("cannot decrypt {path} to {target}: {error}; nothing was written").format(
-                path=source, target=target, error=exc.strerror or exc)
+                path=source, target=target, error=reason(exc))
         ) from None
 
 

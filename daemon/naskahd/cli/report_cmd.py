@@ -26,7 +26,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--to", dest="end", metavar="DATE", help=_("last day to report on (YYYY-MM-DD, office time)"))
     p.add_argument("--format", choices=("pdf", "csv", "json"), default="pdf", help=_("file format (default: pdf)"))
     p.add_argument("-o", "--output", metavar="FILE", help=_("where to write it ('-' for standard output)"))
-    p.add_argument("--lang", dest="report_lang", choices=("id", "en"), help=_("language of the report (default: id)"))
     p.set_defaults(func=run_generate)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     ls = actions.add_parser("list", help=_("list the generated reports"))
@@ -94,9 +93,9 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         raise UsageError(_("which period? give --month YYYY-MM, or --from DATE --to DATE"))
     cfg, sessions = _open(args)
-    # The report's language: its own --lang, else the global one, else Indonesian (not the
-    # terminal's locale: the heads read Indonesian).
-    lang = args.report_lang or (args.lang if args.lang in ("id", "en") else None) or "id"
+    # The report's language: --lang (before or after the command), else Indonesian, not the
+    # terminal's locale: the heads read Indonesian.
+    lang = getattr(args, "lang", None) or "id"
     written: list[str] = []
 
     def deliver(row: Any, content: bytes) -> None:

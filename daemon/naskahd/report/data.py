@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from naskahd import naming
+from naskahd import naming, reasons
 from naskahd.categories import CATEGORIES, EXEMPT
 from naskahd.register.models import Document, DocumentState, Duplicate, ReviewItem
 from naskahd.report.period import Period
@@ -104,12 +104,30 @@ def duplicates(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[dict[
     return [{"at": _iso(at), "agenda": agenda, "category": category} for at, agenda, category in session.execute(query)]
 
 
+def _without_paths(value: Any) -> Any:
+    """A stored reason's parameters with every path dropped (an OS error's path can name
+    an exempt letter); what remains renders as "cannot read it: permission denied"."""
+    if isinstance(value, dict):
+        return {k: None if k == "path" else _without_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
+
+
+def _exempt_reason(stored: str) -> str:
+    if reasons.code_of(stored) is None:  # plain text from before reason codes: it may hold a path
+        return reasons.encode("cannot_look", error="-") if "/" in stored else stored
+    return json.dumps(_without_paths(json.loads(stored)), ensure_ascii=False, separators=(",", ":"))
+
+
 def review_items(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[dict[str, Any]]:
+    """Items moved to review in the period; ``reason`` in its stored form (a code with its
+    parameters: rendered in the report's language). An exempt scan's path is never
+    recorded (empty): its name stays withheld, and paths are dropped from its reason."""
     query = (select(ReviewItem).where(ReviewItem.moved_at >= lo, ReviewItem.moved_at < hi)
              .order_by(ReviewItem.moved_at, ReviewItem.id))
-    # An exempt scan's path is never recorded (empty): its name stays withheld.
     return [{"at": _iso(r.moved_at), "name": naming.display_name(r.source_relpath) if r.source_relpath else None,
-             "reason": r.reason} for r in session.scalars(query)]
+             "reason": r.reason if r.source_relpath else _exempt_reason(r.reason)} for r in session.scalars(query)]
 
 
 def backup(session: Session, lo: dt.datetime, hi: dt.datetime, docs: list[Any],

@@ -32,6 +32,7 @@ from reportlab.platypus import (
 )
 from xml.sax.saxutils import escape
 
+from naskahd import reasons
 from naskahd.i18n import _
 from naskahd.report import data, words
 
@@ -362,7 +363,7 @@ class _Render:
             withheld = _("(withheld: exempt)")
             rows = [[_("Moved at"), _("Name"), _("Reason")]] + [
                 [self.when(r["at"]), _fit(r["name"], 4.0 * cm, 8) if r["name"] else withheld,
-                 Paragraph(escape(r["reason"]), self.st["small"])] for r in s["review"]]
+                 Paragraph(escape(reasons.render(r["reason"])), self.st["small"])] for r in s["review"]]
             rev = Table(rows, colWidths=[4.6 * cm, 4.2 * cm, 8.2 * cm], repeatRows=1)
             rev.setStyle(TableStyle(_grid()))
             out.append(rev)

@@ -27,11 +27,11 @@ DEFAULT = "id"
 @contextlib.contextmanager
 def language(lang: str) -> Iterator[str]:
     """Render with ``lang``'s catalog, then give the command its own language back."""
-    saved = i18n._translation
+    saved = i18n.language()
     try:
         yield i18n.setup(lang)
     finally:
-        i18n._translation = saved
+        i18n.setup(saved)
 
 
 @functools.cache

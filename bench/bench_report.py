@@ -52,11 +52,14 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="naskahd-bench-report-") as tmp:
         root = Path(tmp)
-        (root / "state").mkdir()
         config = root / "naskahd.toml"
         config.write_text('[paths]\ndrop = "drop"\narchive = "archive"\nstate = "state"\n'
                           '[office]\nname = "Dinas Komunikasi dan Informatika Kabupaten Kepulauan Mentawai"\n'
                           'place = "Tuapejat"\ntimezone = "Asia/Jakarta"\n', encoding="utf-8")
+        from naskahd import config as config_mod
+        from naskahd import installation
+
+        installation.initialise(config_mod.load(str(config)))  # roots, markers, register: as `naskahd init`
         url = f"sqlite:///{root / 'state' / 'register.sqlite3'}"
         sessions = fill(url, args.documents)
         cfg = SimpleNamespace(office_name="Dinas Komunikasi dan Informatika Kabupaten Kepulauan Mentawai",

@@ -33,6 +33,7 @@ from reportlab.platypus import (
 from xml.sax.saxutils import escape
 
 from naskahd import reasons
+from naskahd.categories import CATEGORIES
 from naskahd.i18n import _
 from naskahd.report import data, words
 
@@ -265,12 +266,13 @@ class _Render:
         header = [_("No."), _("Agenda no."), _("Received"), _("Category"), _("Name"), _("Size"), _("SHA-256"), _("Copies")]
         rows: list[list[str]] = [header]
         withheld = _("(withheld: exempt)")
+        category = {c: words.category(c) for c in CATEGORIES}  # looked up once, not per row
         name_w = widths[4] - 6
         for i, d in enumerate(self.s["documents"], 1):
             when = words.local(d["received_at"], self.tz)
             rows.append([
                 str(i), d["agenda"], f"{words.short_date(when.date(), self.lang)} {words.time(when, self.lang)[:5]}",
-                words.category(d["category"]), _fit(d["name"], name_w, size) if d["name"] is not None else withheld,
+                category[d["category"]], _fit(d["name"], name_w, size) if d["name"] is not None else withheld,
                 words.size(d["size"], self.lang), d["hash"][:12], str(len(d["copies"])) if d["copies"] else "–",
             ])
         out: list[Any] = [self.p(escape(_("1. Backup control list (daftar kontrol backup)")), "h1"),

@@ -13,6 +13,7 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from naskahd.categories import CATEGORIES
 from naskahd.i18n import _
 from naskahd.report import words
 
@@ -28,11 +29,12 @@ def render_csv(snapshot: dict[str, Any], meta: dict[str, Any], lang: str) -> byt
         w.writerow([_("agenda"), _("received date"), _("received time"), _("category"), _("name"),
                     _("size (bytes)"), _("SHA-256"), _("verified copies")])
         withheld = _("(withheld: exempt)")
+        category = {c: words.category(c) for c in CATEGORIES}  # looked up once, not per row
         for d in snapshot["documents"]:
             when = words.local(d["received_at"], tz)
             copies = ", ".join(f"{c['drive']} {words.local(c['verified_at'], tz).date().isoformat()}" if c.get("verified_at")
                                else c["drive"] for c in d["copies"])
-            w.writerow([d["agenda"], when.date().isoformat(), when.strftime("%H:%M"), words.category(d["category"]),
+            w.writerow([d["agenda"], when.date().isoformat(), when.strftime("%H:%M"), category[d["category"]],
                         d["name"] if d["name"] is not None else withheld, d["size"], d["hash"], copies])
     return (BOM + buf.getvalue()).encode("utf-8")
 

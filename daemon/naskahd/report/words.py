@@ -13,10 +13,6 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from babel import Locale
-from babel.dates import format_date as _babel_date
-from babel.numbers import format_decimal
-
 from naskahd import i18n
 from naskahd.i18n import _
 
@@ -34,10 +30,19 @@ def language(lang: str) -> Iterator[str]:
         i18n.setup(saved)
 
 
+# Babel is imported when a date or number is first written (a CSV needs neither).
 @functools.cache
-def _locale(lang: str) -> Locale:
+def _locale(lang: str) -> Any:
     """Parsed once: Babel parses a locale name on every call otherwise (10,000 rows)."""
+    from babel import Locale
+
     return Locale.parse("id_ID" if lang == "id" else "en_GB")
+
+
+def _babel_date(day: dt.date, pattern: str, locale: Any) -> str:
+    from babel.dates import format_date
+
+    return format_date(day, pattern, locale=locale)
 
 
 def date(day: dt.date | str, lang: str) -> str:
@@ -70,6 +75,8 @@ def datetime(iso: str, tz: Any, lang: str) -> str:
 
 
 def number(n: int | float, lang: str) -> str:
+    from babel.numbers import format_decimal
+
     return format_decimal(n, locale=_locale(lang))
 
 

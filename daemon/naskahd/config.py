@@ -55,6 +55,7 @@ class Config:
     state: Path
     office_name: str
     timezone: ZoneInfo
+    office_place: str = ""  # where reports are signed ("Tuapejat, 1 Desember 2026")
     watch_mode: str = "auto"
     settle_seconds: float = 2.0
     incomplete_after_seconds: float = 600.0
@@ -233,6 +234,7 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
 
     office = _Reader(source, "office", top.take("office", dict, {}))
     office_name = office.take("name", str, "")
+    office_place = office.take("place", str, "")
     tz_name = office.take("timezone", str, "Asia/Jakarta")
     try:
         tz = ZoneInfo(tz_name)
@@ -271,7 +273,7 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
 
     return Config(
         source=source, drop=drop, archive=archive, state=state,
-        office_name=office_name, timezone=tz, watch_mode=mode, settle_seconds=settle,
+        office_name=office_name, office_place=office_place, timezone=tz, watch_mode=mode, settle_seconds=settle,
         incomplete_after_seconds=incomplete_after, rescan_seconds=rescan, content_check=content_check, ignore=ignore,
         rules=rules, recipients=recipients, embedded=embedded, backup_max_age_days=max_age, eject_after_sync=eject,
         recipient_problem=None if recipients else _(

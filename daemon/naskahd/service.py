@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from naskahd import complete, durable, installation, naming, reasons, samba, watch
+from naskahd import audit, complete, durable, installation, naming, reasons, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
@@ -115,6 +115,7 @@ class Daemon:
                 "daemon.started", pid=os.getpid(), drop=str(self.config.drop), archive=str(self.config.archive),
                 watch_mode=watcher.mode, filesystem=watcher.fstype, config=self.config.source,
             )
+            audit.record_now(sessions, "daemon.started", pid=os.getpid(), watch_mode=watcher.mode)
             if self.config.recipient_problem:
                 self.log.warning("encryption.no_recipient", problem=self.config.recipient_problem)
             self.watcher = watcher
@@ -132,6 +133,7 @@ class Daemon:
                 except OSError as exc:  # a full state disk must not turn a clean stop into a crash
                     self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
                 self.log.info("daemon.stopped", pid=os.getpid())
+                audit.record_now(sessions, "daemon.stopped", pid=os.getpid())
         finally:
             if roots is not None:
                 roots.release()

@@ -16,7 +16,8 @@ from naskahd import __version__, hardening, i18n
 from naskahd.errors import EXIT_ATTENTION, EXIT_USAGE, NaskahdError
 from naskahd.i18n import _
 
-COMMANDS = ("init", "run", "status", "list", "review", "duplicates", "keygen", "encrypt", "decrypt", "drive", "sync", "verify", "restore")
+COMMANDS = ("init", "run", "status", "list", "review", "duplicates", "keygen", "encrypt", "decrypt", "drive", "sync",
+            "verify", "restore", "log", "report")
 
 
 def _language(value: str) -> str:

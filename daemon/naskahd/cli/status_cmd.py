@@ -154,6 +154,7 @@ def gather(cfg: Any) -> dict[str, Any]:
         "watch_mode": beat.get("watch_mode"),
         "state_disk_full": disk_full is not None,
         "drives": drives,
+        "reports_outdated": _reports_outdated(cfg, sessions, problems),
     }
 
 
@@ -185,6 +186,24 @@ def _drive_line(cfg: Any, d: dict[str, Any]) -> str:
     if d["present"] and d["state"] == "idle" and not d["pending_files"] and d["last_verified"]:
         line += _("; it may be unplugged and put back in the safe")
     return line
+
+
+def _reports_outdated(cfg: Any, sessions: Any, problems: list[str]) -> list[int]:
+    """Ids of reviewed reports whose data changed since (issue 20); also a problem line."""
+    if sessions is None:
+        return []
+    from sqlalchemy.exc import OperationalError
+
+    from naskahd.report.registry import outdated_reviewed
+
+    try:
+        ids = outdated_reviewed(sessions, cfg)
+    except OperationalError:  # a register the daemon has not migrated yet: no reports table
+        return []
+    if ids:
+        problems.append(_("reviewed report(s) {ids} are out of date: the register changed since; generate them again").format(
+            ids=", ".join(map(str, ids))))
+    return ids
 
 
 # The daemon writes its heartbeat at least every 30 s (service.py); three missed beats

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import naming
+from naskahd import audit, naming
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.items import Stored
@@ -81,6 +81,7 @@ class Entry:
                 docs = {d.agenda: d for d in session.scalars(insert(Document).returning(Document), rows)}
                 for s, row in zip(new, rows, strict=True):
                     s.doc = docs[row["agenda"]]
+                audit.documents_filed(session, (s.doc for s in new))
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
                     s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import complete, durable, naming, reasons
+from naskahd import audit, complete, durable, naming, reasons
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.config import DUPLICATES_FOLDER, Config
 from naskahd.filing.early import EarlyCopies
@@ -252,6 +252,7 @@ class Filer:
                     document_id=s.duplicate_of.id, source_relpath=naming.recorded_relpath(s.item.relpath, exempt=exempt),
                     moved_to="" if exempt else moved, detected_at=now,
                 ))
+            audit.duplicates_seen(session, ((s.duplicate_of, s.item.category) for s, _moved in duplicates))
         for s, state in finished:
             assert s.doc is not None
             outcome = Outcome.FILED if state is DocumentState.FILED else Outcome.STUCK
@@ -322,6 +323,7 @@ class Filer:
                 source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
+            audit.record(session, "document.review", exempt=exempt, reason=reasons.code_of(reason))
         folder = self.review_folder(exempt=exempt).relative_to(self.config.drop).as_posix()
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
                          moved_to=f"{folder}/{naming.WITHHELD if exempt else moved}", reason=reasons.render(reason))

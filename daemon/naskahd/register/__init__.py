@@ -9,8 +9,9 @@ from naskahd.register.models import (
     AgendaCounter, Base, Copy, Document, DocumentState, Drive, Duplicate, Installation, ReviewItem,
 )
 from naskahd.register.numbering import allocate_number, format_agenda
+from naskahd.register.records import AuditEvent, AuditHead, Report
 
 __all__ = [
-    "AgendaCounter", "Base", "Copy", "Document", "DocumentState", "Drive", "Duplicate", "Installation", "ReviewItem",
-    "allocate_number", "format_agenda", "open_register", "space_problem",
+    "AgendaCounter", "AuditEvent", "AuditHead", "Base", "Copy", "Document", "DocumentState", "Drive", "Duplicate",
+    "Installation", "Report", "ReviewItem", "allocate_number", "format_agenda", "open_register", "space_problem",
 ]

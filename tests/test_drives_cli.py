@@ -54,6 +54,13 @@ def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> Non
         assert tree_hashes(mp / "naskah")[doc["archive_path"]] == doc["sha256"]
     listed = json.loads(cli(cfg, "drive", "list", "--json").stdout)
     assert listed[0]["pending_files"] == 0 and listed[0]["last_verified"]
+    # The sync anchored the audit trail's head on the drive, and the chain holds it.
+    anchors = mp / "naskah" / ".naskahd" / "naskahd-audit-anchors.txt"
+    assert anchors.read_text().count("\n") == 1
+    out = cli(cfg, "verify", "--audit", "--anchors", str(anchors), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["audit"]["anchors"] == 1, out.stdout
+    events = [e["event"] for e in json.loads(cli(cfg, "log", "--json").stdout)]
+    assert "drive.synced" in events
     out = cli(cfg, "sync", "--drive", "safe1")  # nothing new
     assert out.returncode == 0 and "0 file(s) copied" in out.stdout
 

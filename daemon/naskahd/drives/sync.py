@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import hostsecret
+from naskahd import audit, hostsecret
 from naskahd.config import Config
 from naskahd.drives import copy, layout, mounts, plan, token
 from naskahd.drives.mounts import Mount
@@ -148,6 +148,7 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
         if why is not None:
             log.warning("security.drive_refused", drive=name, uuid=drive.uuid, mountpoint=mount.mountpoint, reason=why)
             report.state = "refused"
+            audit.record_now(sessions, "drive.refused", drive=name)
             report.message = _("drive {name} refused: {reason}; nothing was written to it. If it really is the office's drive, forget it and register it again").format(name=name, reason=why)
             return report
         log.info("drive.sync_started", drive=name, mountpoint=mount.mountpoint, fstype=mount.fstype)
@@ -165,6 +166,10 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
                     left = plan.pending(s, drive.id)
                 if left[0] == 0:
                     break
+            # Anchor the audit trail on the drive (docs/architecture.md): a register whose
+            # whole chain was rewritten no longer holds this head.
+            with sessions() as s:
+                root.append(f"{layout.META}/{audit.ANCHOR_FILE}", audit.anchor_line(audit.head(s)).encode("ascii"))
         except copy.DriveChanged as exc:
             return _stopped(report, "gone", sessions, drive, log, str(exc))
         except OSError as exc:
@@ -185,6 +190,8 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
             row.last_sync_at = now
             if not report.failed and not report.missing_files:
                 row.last_verified_at = now
+        audit.record(s, "drive.synced", drive=name, copied=report.copied, failed=len(report.failed),
+                     missing=report.missing_files)
     report.message = _("drive {name}: {copied} file(s) copied and verified; it may be unplugged and put back in the safe").format(name=name, copied=report.copied)
     if report.failed:
         report.message += " " + _("{n} file(s) could not be copied: {first}").format(n=len(report.failed), first=report.failed[0])

@@ -16,7 +16,7 @@ from naskahd import __version__, i18n
 from naskahd.errors import EXIT_ATTENTION, NaskahdError
 from naskahd.i18n import _
 
-COMMANDS = ("init", "run", "status", "list", "keygen", "encrypt", "decrypt")
+COMMANDS = ("init", "run", "status", "list", "keygen", "encrypt", "decrypt", "reload", "check-config")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--lang", metavar="LANG", help=_("language of messages: id or en"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in (command,) if command in COMMANDS else COMMANDS:
-        module = importlib.import_module(f"naskahd.cli.{name}_cmd")
+        module = importlib.import_module(f"naskahd.cli.{name.replace('-', '_')}_cmd")
         module.register(sub)
     return parser
 

@@ -37,21 +37,20 @@ def _identities(args: argparse.Namespace) -> list[Any]:
     return load_identities([args.identity], passphrase_source(args.passphrase_file))
 
 
-def run(args: argparse.Namespace) -> int:
+def rows(cfg: Any, category: str | None, since: str | None, identities: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The register's rows as ``list --json`` shows them (also answered over the status socket)."""
     from sqlalchemy import select
 
-    from naskahd import config, naming
+    from naskahd import naming
     from naskahd.register import Document, open_register
 
-    cfg = config.load(args.config)
-    identities = _identities(args) if args.identity else None
     sessions = open_register(cfg.database_url, create=False)
     query = select(Document).order_by(Document.id)
-    if args.category:
-        query = query.where(Document.category == args.category)
-    if args.since:
-        query = query.where(Document.received_at >= _since(cfg, args.since))
-    rows = []
+    if category:
+        query = query.where(Document.category == category)
+    if since:
+        query = query.where(Document.received_at >= _since(cfg, since))
+    out = []
     with sessions() as s:
         for d in s.scalars(query):
             name = d.original_name
@@ -59,19 +58,32 @@ def run(args: argparse.Namespace) -> int:
                 from naskahd import age
 
                 name = naming.display_name(age.decrypt_bytes(d.original_name_sealed, identities))
-            rows.append({
+            out.append({
                 "agenda": d.agenda, "category": d.category, "original_name": name,
                 "archive_path": d.archive_path, "sha256": d.sha256, "size": d.size,
                 "received_at": d.received_at.isoformat(), "detected_type": d.detected_type,
                 "ciphertext_sha256": d.ciphertext_sha256, "state": d.state.value,
             })
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from naskahd import config, statusd
+
+    cfg = config.load(args.config)
+    if statusd.needs_socket(cfg):  # not allowed to read the register: ask the daemon (readers group)
+        if args.identity:
+            raise UsageError(_("--identity needs read access to the register: run it as root"))
+        rows_ = statusd.ask(cfg, {"command": "list", "category": args.category, "since": args.since})
+    else:
+        rows_ = rows(cfg, args.category, args.since, _identities(args) if args.identity else None)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json.dumps(rows_, ensure_ascii=False, indent=2))
         return 0
     withheld = _("(withheld)")
-    for r in rows:
+    for r in rows_:
         when = dt.datetime.fromisoformat(r["received_at"]).astimezone(cfg.timezone).strftime("%Y-%m-%d %H:%M")
         print(f"{r['agenda']:<14} {when}  {r['size']:>10}  {r['original_name'] if r['original_name'] is not None else withheld}")
-    if not rows:
+    if not rows_:
         print(_("No documents registered."))
     return 0

@@ -20,7 +20,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -47,8 +46,8 @@ def tree(root: Path) -> Path:
         partial = tarball.with_suffix(f".tree.{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
-        with tarfile.open(tarball) as tf:
-            tf.extractall(partial, filter="fully_trusted")  # our own tree: devices, owners, modes
+        # GNU tar: owners, modes and device nodes exactly as mmdebstrap made them.
+        subprocess.run(["tar", "--numeric-owner", "-xpf", str(tarball), "-C", str(partial)], check=True, timeout=600)
         shutil.rmtree(unpacked, ignore_errors=True)
         partial.rename(unpacked)
     return unpacked

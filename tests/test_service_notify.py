@@ -344,3 +344,28 @@ def test_status_and_list_over_the_status_socket_for_the_readers_group_only(tmp_p
     finally:
         d.stop()
     assert not (notify.dir / "status.sock").exists()
+
+
+def test_adding_a_recipient_and_reloading_files_the_exempt_scans_that_waited(tmp_path: Path, notify: NotifySocket) -> None:
+    """The status line says "add the officer's age1... public key and reload": that works."""
+    from conftest import require_tool
+
+    keygen = require_tool("age-keygen")
+    key = tmp_path / "officer.key"
+    subprocess.run([keygen, "-o", str(key)], check=True, capture_output=True)
+    recipient = next(line.split(": ")[1] for line in key.read_text().splitlines() if line.startswith("# public key"))
+    d = _daemon(tmp_path, notify, settle=0.3)
+    d.start()
+    try:
+        (d.drop / "dikecualikan" / "rahasia.pdf").write_bytes(b"exempt letter\n")
+        d.wait_event("document.held")
+        assert not d.find("document.registered")
+        d.config.write_text(d.config.read_text().replace("recipients = []", f'recipients = ["{recipient}"]'))
+        d.proc.send_signal(signal.SIGHUP)
+        ev = d.wait_event("config.reloaded")
+        assert ev["changed"] == {"encryption.recipients": ["0 recipient(s)", "1 recipient(s)"]}
+        assert d.wait_event("document.registered")["category"] == "exempt"
+        (doc,) = d.documents()
+        assert doc["archive_path"].endswith(".pdf.age") and not (d.drop / "dikecualikan" / "rahasia.pdf").exists()
+    finally:
+        d.stop()

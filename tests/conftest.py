@@ -82,6 +82,10 @@ recipients = {json.dumps(recipients or [])}
     )
     for sub in ("drop/masuk", "drop/keluar", "drop/dikecualikan", "archive", "state"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    from naskahd import config as config_mod
+    from naskahd import installation
+
+    installation.write_markers(config_mod.load(str(cfg)), installation.new_id())  # as `naskahd init` does
     return cfg
 
 
@@ -217,4 +221,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 
 
 def all_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    """Every file below ``folder``, but naskahd's own markers of an installation's roots."""
+    from naskahd.config import ROOT_MARKER, ROOT_OWNER
+
+    return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.name not in (ROOT_MARKER, ROOT_OWNER))

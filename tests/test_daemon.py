@@ -361,10 +361,12 @@ def test_10000_files_at_once_with_an_overflowing_inotify_queue(daemon_factory) -
     assert all_files(d.drop) == []
 
 
-def test_a_file_still_open_for_writing_is_not_taken(daemon_factory) -> None:
+@pytest.mark.parametrize("content_check", [True, False])
+def test_a_file_still_open_for_writing_is_not_taken(daemon_factory, content_check: bool) -> None:
     """Quiet and structurally unremarkable, but a writer still holds it open (as smbd does
-    for a scanner between pages): the lease probe keeps it waiting until it is closed."""
-    d = daemon_factory(settle=0.5)
+    for a scanner between pages): the lease probe keeps it waiting until it is closed.
+    The probe is its own protection: turning the content check off keeps it."""
+    d = daemon_factory(settle=0.5, content_check=content_check)
     path = d.drop / "masuk" / "held-open.bin"
     with open(path, "wb") as f:
         f.write(os.urandom(3000))

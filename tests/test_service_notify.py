@@ -132,13 +132,13 @@ def test_no_watchdog_pings_for_another_pid(tmp_path: Path, notify: NotifySocket)
 
 HANG = textwrap.dedent("""
     import sys, threading
-    import naskahd.filing as filing
-    real = filing.Filer._store
+    from naskahd.filing.store import Store
+    real = Store.store
     def store(self, item, *args, **kwargs):
         if "hang" in item.relpath:
             threading.Event().wait()  # a helper thread that never comes back
         return real(self, item, *args, **kwargs)
-    filing.Filer._store = store
+    Store.store = store
     from naskahd.cli import main
     sys.exit(main(sys.argv[1:]))
 """)

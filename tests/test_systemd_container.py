@@ -1,6 +1,7 @@
 """naskahd under a real systemd: a Debian 12 container (tests/container.py) in which naskahd is
 installed with `make install` (offline, from wheels built here), its users and folders are
-made by systemd-sysusers and systemd-tmpfiles, and the unit is enabled and started.
+made by systemd-sysusers and systemd-tmpfiles, `naskahd init` (as the service's user) marks
+them as one installation, and the unit is enabled and started.
 
 The tests run in order on one container: the unit is active (running) with its STATUS=;
 dropped scans are filed; the readers group may run `naskahd status`, others are refused;
@@ -70,6 +71,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
             "mkdir -p /etc/systemd/system/naskahd.service.d\n"
             f"printf '{WATCHDOG_DROPIN}' > /etc/systemd/system/naskahd.service.d/test.conf\n"
             "useradd -m -G naskahd-staff staf && useradd -m -G naskahd-status pembaca && useradd -m lain\n"
+            "runuser -u naskahd -- naskahd init\n"  # the installation's markers and register, owned by the service
             "systemctl daemon-reload && systemctl enable --now naskahd", check=True)
         yield c
 

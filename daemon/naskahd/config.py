@@ -29,6 +29,15 @@ WATCH_MODES = ("auto", "inotify", "polling")
 # Folders inside the drop folder that naskahd itself fills; never classified.
 REVIEW_FOLDER = "tinjau"  # files a person must look at (no rule matched, incomplete, ...)
 DUPLICATES_FOLDER = "duplikat"  # files whose content is already registered
+# naskahd's private holding folder: a source is renamed here before it is removed or moved,
+# so that it can be proved to be the very file filed (filing/release.py). On the drop
+# filesystem, so exempt plaintext never leaves it; never shown on the Samba share.
+HOLD_FOLDER = ".naskahd-hold"
+# An installation's marker in each root and, in the drop and archive roots, who holds them
+# (installation.py). Never taken as scans.
+ROOT_MARKER = ".naskahd-root"
+ROOT_OWNER = ".naskahd-owner"
+INTERNAL_NAMES = frozenset({REVIEW_FOLDER, DUPLICATES_FOLDER, HOLD_FOLDER, ROOT_MARKER, ROOT_OWNER})
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,19 @@ class Config:
     @property
     def duplicates_dir(self) -> Path:
         return self.drop / DUPLICATES_FOLDER
+
+    @property
+    def hold_dir(self) -> Path:
+        return self.drop / HOLD_FOLDER
+
+    def withheld(self, text: str) -> str:
+        """``text`` with exempt letters' names withheld (naming.scrub), for logs and status."""
+        from naskahd import naming
+        from naskahd.categories import DROP_FOLDER, EXEMPT
+
+        exempt = DROP_FOLDER[EXEMPT]
+        folders = (f"{HOLD_FOLDER}/{exempt}", f"{REVIEW_FOLDER}/{exempt}", exempt)
+        return naming.scrub(text, str(self.drop), folders)
 
 
 def locate(explicit: str | None) -> Path | None:

@@ -89,3 +89,18 @@ def name_key(name: str) -> str:
     import hashlib
 
     return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def scrub(text: str, drop: str, exempt_folders: tuple[str, ...]) -> str:
+    """``text`` (an error message, a problem) with every exempt letter's path in it cut to
+    its folder: ``/srv/drop/dikecualikan/Rahasia.pdf`` → ``/srv/drop/dikecualikan/[name withheld]``.
+
+    Error texts from the OS, SQLite or a library carry full paths; they go through here
+    before they reach a log, ``status`` or a problem list. ``exempt_folders``: the
+    drop-relative folders whose files are exempt (the exempt drop folder, and where exempt
+    items wait: the holding folder's and review's copies of it).
+    """
+    for folder in exempt_folders:
+        for prefix in (f"{drop.rstrip('/')}/{folder}/", f"{folder}/"):
+            text = re.sub(re.escape(prefix) + r"[^'\"\n]+", prefix.replace("\\", "\\\\") + WITHHELD, text)
+    return text

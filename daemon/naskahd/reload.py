@@ -97,12 +97,10 @@ def reload(daemon: Daemon) -> dict[str, Any]:
 def apply(daemon: Daemon, new: Config, changed: dict[str, tuple[Any, Any]]) -> None:
     from naskahd.service import parse_recipients
 
-    recipients = parse_recipients(new) if "recipients" in changed else None
+    recipients = parse_recipients(new) if "recipients" in changed else daemon.filer.recipients
     daemon.config = new
-    daemon.filer.config = new
-    daemon.watcher.config = new  # its handler filters with the ignore globs it reads from here
-    if recipients is not None:
-        daemon.filer.recipients = recipients
+    daemon.filer.reconfigure(new, recipients)
+    daemon.watcher.config = new
     if {"rules", "recipients", "content_check", "timezone"} & changed.keys():
         # Made under the old rules or recipients: never used, made again when due.
         daemon.filer.prune_early(lambda _rel: None)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from naskahd import complete, durable, naming, reload, samba, watch
+from naskahd import complete, durable, installation, naming, reload, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
@@ -30,7 +30,6 @@ from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.notify import Notifier
-from naskahd.register import open_register
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 from naskahd.statusd import StatusServer
@@ -49,9 +48,8 @@ _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
 
 
 def make_tree(config: Config) -> None:
-    """The folders of SOP step 2: drop subfolders per category, archive, state."""
-    for folder in (config.drop, config.archive, config.state):
-        durable.makedirs(folder)
+    """The drop subfolders per category (SOP step 2) inside existing roots; the roots
+    themselves are made only by ``init`` (installation.py)."""
     for name in DROP_FOLDER.values():
         durable.makedirs(config.drop / name)
 
@@ -95,16 +93,18 @@ class Daemon:
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, ready_callback: Callable[[], None] | None = None) -> int:
+        sessions = installation.open_checked(self.config, create=True)
         make_tree(self.config)
         lock = InstanceLock(self.config.state)
         lock.acquire()
+        roots = None
         try:
+            roots = installation.lock_roots(self.config)
             self._install_signals()
-            sessions = open_register(self.config.database_url)
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
             watcher = watch.Watcher(self.config, self.events)
-            if watcher.mode == "polling":
+            if not watch.early_copies_safe(watcher.mode, watcher.fstype):
                 self.settler.early_fraction = None  # see Settler.early_fraction
             watcher.start()
             self.log.info(
@@ -128,6 +128,8 @@ class Daemon:
                 write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
                 self.log.info("daemon.stopped", pid=os.getpid())
         finally:
+            if roots is not None:
+                roots.release()
             lock.release()
         return 0
 
@@ -271,8 +273,9 @@ class Daemon:
         except Exception as exc:  # e.g. the register's disk is full at the final commit
             # Whatever the batch left half-done is a STAGED row; seeing the same scan
             # again finishes that row (filing.Filer._is_unfinished), never refiles it.
-            self.log.error("filing.batch_failed", error=str(exc), files=len(batch.items))
-            results = [Result(item, Outcome.FAILED, str(exc)) for item in batch.items]
+            error = self.config.withheld(str(exc))
+            self.log.error("filing.batch_failed", error=error, files=len(batch.items))
+            results = [Result(item, Outcome.FAILED, error) for item in batch.items]
         for result in results:
             self._after(result)
 
@@ -294,13 +297,13 @@ class Daemon:
             return None
         for test, why in _ODD_TYPES:
             if test(st.st_mode):
-                self._review(rel, _(why))
+                self._review(rel, _(why), st)
                 return None
         if self.settler.observe(cand, Signature.of(st), now) is Verdict.WAIT:
             return None
         category = classify(rel, self.config.rules)
         if category is None:
-            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"))
+            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"), st)
             return None
         try:
             kind, reason = self._completeness(path, st.st_size, self.filer.early_check(rel, cand.signature))
@@ -309,7 +312,7 @@ class Daemon:
             return None
         if reason is not None:
             if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
-                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason))
+                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason), st)
             else:
                 self.log.debug("document.incomplete", path=self._shown(rel), reason=reason)
             return None
@@ -326,20 +329,21 @@ class Daemon:
         """
         if size == 0:
             return None, _("the file is empty (0 bytes): scan the letter again")
-        if not self.config.content_check:
-            return None, None
         in_use = _("a program or a scanner still has it open for writing")
-        try:
-            verdict = known or complete.check(path)
-        except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
-            return None, in_use
-        if not verdict.complete:
-            return verdict.kind, verdict.reason
+        kind = None
+        if self.config.content_check:  # the content check and the writer probe are separate protections
+            try:
+                verdict = known or complete.check(path)
+            except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
+                return None, in_use
+            if not verdict.complete:
+                return verdict.kind, verdict.reason
+            kind = verdict.kind
         # Whole by its content, but a writer (an SMB client through smbd, or a local
         # program) may still hold it open: a TIFF between pages looks finished too.
         if samba.open_for_write(path) is True:
-            return verdict.kind, in_use
-        return verdict.kind, None
+            return kind, in_use
+        return kind, None
 
     # -- outcomes ------------------------------------------------------------------------------
     def _after(self, result: Result) -> None:
@@ -348,6 +352,15 @@ class Daemon:
         now = time.monotonic()
         if result.outcome in (Outcome.FILED, Outcome.DUPLICATE, Outcome.STUCK, Outcome.GONE):
             self._forget(rel)
+            # A new file under the same name (a rewrite that arrived while the batch ran):
+            # its event was folded into the candidate just forgotten, so look at it now
+            # rather than at the next periodic scan.
+            try:
+                st = os.lstat(self.config.drop / rel)
+            except OSError:
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                self.settler.touch(rel, Signature.of(st), now)
         elif result.outcome is Outcome.CHANGED and cand is not None:
             self.log.info("document.changed", path=self._shown(rel), detail=result.detail)
             self.settler.restart(cand, now)
@@ -358,7 +371,7 @@ class Daemon:
 
     def _shown(self, rel: str) -> str:
         """``rel`` for logs and status: an exempt letter's file name is withheld."""
-        return naming.shown_relpath(rel, exempt=classify(rel, self.config.rules) == EXEMPT)
+        return naming.shown_relpath(rel, exempt=self._exempt(rel))
 
     def _forget(self, rel: str) -> None:
         self.settler.forget(rel)
@@ -374,12 +387,17 @@ class Daemon:
 
     def _failed(self, cand: Candidate, why: str, now: float) -> None:
         delay = self.settler.retry_later(cand, now)
-        self.failing[cand.relpath] = why
+        self.failing[cand.relpath] = why = self.config.withheld(why)
         self.log.warning("document.failed", path=self._shown(cand.relpath), error=why, retry_in=round(delay, 1), attempts=cand.failures)
 
-    def _review(self, rel: str, why: str) -> None:
+    def _exempt(self, rel: str) -> bool:
+        """Is ``rel`` an exempt letter, or in the exempt drop folder whatever the rules say?
+        Either way its name is withheld and it is kept apart in review."""
+        return rel.split("/", 1)[0] == DROP_FOLDER[EXEMPT] or classify(rel, self.config.rules) == EXEMPT
+
+    def _review(self, rel: str, why: str, st: os.stat_result) -> None:
         try:
-            self.filer.to_review(rel, why, exempt=classify(rel, self.config.rules) == EXEMPT)
+            self.filer.to_review(rel, why, Signature.of(st), exempt=self._exempt(rel))
         except OSError as exc:
             cand = self.settler.candidates.get(rel)
             if cand is not None:
@@ -408,6 +426,7 @@ class Daemon:
             {"path": self._shown(c.relpath), "reason": c.incomplete}
             for c in list(self.settler.candidates.values())[:200] if c.incomplete
         ]
+        problems = [self.config.withheld(p) for p in problems]  # error texts carry paths
         data = {
             "running": True, "pid": os.getpid(), "since": self.since.isoformat(timespec="seconds"),
             "watch_mode": self.watcher.mode, "filesystem": self.watcher.fstype,

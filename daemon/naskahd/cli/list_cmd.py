@@ -41,10 +41,10 @@ def rows(cfg: Any, category: str | None, since: str | None, identities: list[Any
     """The register's rows as ``list --json`` shows them (also answered over the status socket)."""
     from sqlalchemy import select
 
-    from naskahd import naming
-    from naskahd.register import Document, open_register
+    from naskahd import installation, naming
+    from naskahd.register import Document
 
-    sessions = open_register(cfg.database_url, create=False)
+    sessions = installation.open_checked(cfg, create=False)
     query = select(Document).order_by(Document.id)
     if category:
         query = query.where(Document.category == category)

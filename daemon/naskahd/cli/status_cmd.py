@@ -34,19 +34,30 @@ def _count_drop(cfg: Any) -> tuple[int, int]:
     return total, exempt
 
 
-def _review_files(cfg: Any) -> list[str]:
+def _review_files(folder: Any) -> list[str]:
     try:
-        return sorted(e.name for e in os.scandir(cfg.review_dir) if not e.is_dir(follow_symlinks=False))
+        return sorted(e.name for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False))
     except FileNotFoundError:
         return []
+
+
+def _exempt_review_keys(cfg: Any) -> Any:
+    """The keys exempt review items are recorded under, if this user may read the host
+    secret; otherwise None (their reasons are then not shown, their names never are)."""
+    from naskahd.filing.keys import ExemptKeys
+
+    try:
+        return ExemptKeys.of_existing(cfg.state)
+    except (OSError, ValueError):
+        return None
 
 
 def gather(cfg: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from naskahd import naming, state
-    from naskahd.categories import CATEGORIES
-    from naskahd.register import Document, DocumentState, ReviewItem, open_register
+    from naskahd import installation, naming, state
+    from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
+    from naskahd.register import Document, DocumentState, ReviewItem
 
     running = state.daemon_running(cfg.state)
     beat = state.read_heartbeat(cfg.state) if running else {}
@@ -55,8 +66,8 @@ def gather(cfg: Any) -> dict[str, Any]:
     last: dict[str, Any] | None = None
     reasons: dict[str, str] = {}
     try:
-        sessions = open_register(cfg.database_url, create=False)
-    except RegisterError as exc:
+        sessions = installation.open_checked(cfg, create=False)
+    except (RegisterError, installation.RootError) as exc:
         sessions = None
         problems.append(exc.render())
     if sessions is not None:
@@ -75,11 +86,22 @@ def gather(cfg: Any) -> dict[str, Any]:
                     problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
             for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
                 reasons[item.name_sha256] = item.reason
-    review = _review_files(cfg)
+    review = _review_files(cfg.review_dir)
     for name in review:
         shown = naming.display_name(os.fsencode(name))
         reason = reasons.get(naming.name_key(name), _("moved to review"))
         problems.append(_("needs review: {name}: {reason}").format(name=shown, reason=reason))
+    # Exempt items are kept apart and keep their protection: no name, and the only way
+    # back offered is into dikecualikan/ (masuk/ or keluar/ would file them unencrypted).
+    exempt_review = _review_files(cfg.review_dir / DROP_FOLDER[EXEMPT])
+    keys = _exempt_review_keys(cfg) if exempt_review else None
+    for name in exempt_review:
+        reason = reasons.get(keys.review_name(name), _("moved to review")) if keys else _("moved to review")
+        problems.append(_(
+            "needs review: {folder}/{withheld} (exempt): {reason}. When it is fixed, move it back into "
+            "{folder}/ only: any other folder would file it unencrypted"
+        ).format(folder=DROP_FOLDER[EXEMPT], withheld=naming.WITHHELD, reason=reason))
+    review += exempt_review
     if running:
         pending = int(beat.get("pending", 0))
         problems = list(beat.get("problems", [])) + problems

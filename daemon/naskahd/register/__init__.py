@@ -5,10 +5,10 @@ SQLite-specific settings are all in ``db.py``.
 """
 
 from naskahd.register.db import open_register
-from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, ReviewItem
+from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, Installation, ReviewItem
 from naskahd.register.numbering import allocate_number, format_agenda
 
 __all__ = [
-    "AgendaCounter", "Base", "Document", "DocumentState", "Duplicate", "ReviewItem",
+    "AgendaCounter", "Base", "Document", "DocumentState", "Duplicate", "Installation", "ReviewItem",
     "allocate_number", "format_agenda", "open_register",
 ]

@@ -68,8 +68,20 @@ def client_paths(cfg: Config) -> list[Path]:
 
 
 def needs_socket(cfg: Config) -> bool:
-    """True when this user cannot read the state and register itself."""
-    return not (os.access(cfg.state, os.R_OK | os.X_OK) and (not cfg.register_path.exists() or os.access(cfg.register_path, os.R_OK)))
+    """True when the state folder is there but this user may not read it (or the register).
+    A missing one is the local commands' to explain (installation.py)."""
+    try:
+        os.stat(cfg.state)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    if not os.access(cfg.state, os.R_OK | os.X_OK):
+        return True
+    try:
+        return not os.access(cfg.register_path, os.R_OK) and cfg.register_path.exists()
+    except PermissionError:
+        return True
 
 
 def ask(cfg: Config, request: dict[str, Any], timeout: float = 30.0) -> Any:

@@ -82,10 +82,11 @@ recipients = {json.dumps(recipients or [])}
     )
     for sub in ("drop/masuk", "drop/keluar", "drop/dikecualikan", "archive", "state"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    from naskahd import config as config_mod
     from naskahd import installation
 
-    installation.write_markers(config_mod.load(str(cfg)), installation.new_id())  # as `naskahd init` does
+    ident = installation.new_id()  # as `naskahd init` does (the configuration may be invalid on purpose)
+    for role in installation.ROLES:
+        installation.mark(root / role, role, ident)
     return cfg
 
 
@@ -195,6 +196,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condit
         time.sleep(0.05)
     log = daemon.log_text()[-4000:] if daemon else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log}")
+
+
+@pytest.fixture(autouse=True)
+def _test_process_keeps_its_core_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``naskahd.cli.main`` turns core dumps off for good (hardening.py). Tests that call it
+    in-process would do that to pytest and to everything it starts later, and
+    tests/test_hardening.py could no longer tell a process that turned them off from one
+    that never had them. Subprocesses are not affected: they run the real thing."""
+    monkeypatch.setattr("naskahd.hardening.no_core_dumps", lambda: None)
 
 
 @pytest.fixture

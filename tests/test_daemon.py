@@ -109,7 +109,10 @@ def test_files_dropped_while_stopped_are_filed_on_start(daemon_factory) -> None:
     d.stop()
     st = d.cli("status", "--json")
     assert st.returncode == 3
-    assert json.loads(st.stdout)["daemon"] == {"running": False, "pid": None, "since": None}
+    daemon = json.loads(st.stdout)["daemon"]
+    assert {k: daemon[k] for k in ("running", "pid", "since", "stopped_cleanly")} == {
+        "running": False, "pid": None, "since": None, "stopped_cleanly": True}
+    assert daemon["stopped_at"]  # when, from state/daemon.json (issue 18)
     for i in range(5):
         drop_file(d, f"masuk/offline{i}.pdf", os.urandom(500))
     assert json.loads(d.cli("status", "--json").stdout)["pending"] == 5

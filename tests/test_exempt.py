@@ -133,7 +133,8 @@ def test_init_writes_recipients(tmp_path: Path, officer) -> None:
 
     assert config.load(str(root / "naskahd.toml")).recipients == (recipient,)
     bad = subprocess.run(naskahd_cmd("init", "--root", str(tmp_path / "other"), "--recipient", "age1bogus"), capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 78 and not (tmp_path / "other" / "naskahd.toml").exists()
+    # A bad --recipient is a bad argument (exit 2, issue 18), refused before anything is created.
+    assert bad.returncode == 2 and not (tmp_path / "other").exists()
 
 
 def test_exempt_duplicate_stays_inside_the_drop_folder(daemon_factory, officer) -> None:

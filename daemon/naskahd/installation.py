@@ -28,7 +28,7 @@ from typing import Any
 from naskahd import durable
 from naskahd.config import ROOT_MARKER, ROOT_OWNER, Config
 from naskahd.errors import NaskahdError
-from naskahd.i18n import _
+from naskahd.i18n import N_, _
 
 MARKER = ROOT_MARKER
 OWNER = ROOT_OWNER
@@ -40,8 +40,8 @@ class RootError(NaskahdError):
 
 
 class RootInUse(NaskahdError):
-    message = ("the {role} folder {path} is in use by another naskahd (pid {pid}, configuration {config}); "
-               "stop that one first, or give this one its own folders")
+    message = N_("the {role} folder {path} is in use by another naskahd (pid {pid}, configuration {config}); "
+                 "stop that one first, or give this one its own folders")
 
 
 def roots(config: Config) -> dict[str, Path]:
@@ -62,14 +62,18 @@ def read_marker(root: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
+def mark(root: Path, role: str, installation_id: str) -> None:
+    """Create ``root`` (if need be) and its marker, unless it already carries one."""
+    durable.makedirs(root)
+    if read_marker(root) is None:
+        body = {"installation": installation_id, "role": role, "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+        durable.write_bytes(root / MARKER, json.dumps(body).encode(), mode=0o644)
+
+
 def write_markers(config: Config, installation_id: str) -> None:
     """Create the roots and their markers (``init``, or the embedded default's first start)."""
-    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for role, root in roots(config).items():
-        durable.makedirs(root)
-        if read_marker(root) is None:
-            body = {"installation": installation_id, "role": role, "created_at": now}
-            durable.write_bytes(root / MARKER, json.dumps(body).encode(), mode=0o644)
+        mark(root, role, installation_id)
 
 
 def check_roots(config: Config) -> str:
@@ -232,7 +236,7 @@ def open_checked(config: Config, *, create: bool) -> Any:
     from naskahd.register import open_register
 
     log = get_logger("installation")
-    if config.embedded and not any(root.exists() for root in roots(config).values()):
+    if create and config.embedded and not any(root.exists() for root in roots(config).values()):
         initialise(config)
         log.warning("installation.created", root=str(config.drop.parent), config=config.source)
     elif create and _adopt_legacy(config):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from naskahd.i18n import N_
+
 NAME_MAX = 255  # bytes, ext4/NTFS/exFAT alike
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,5}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -68,7 +70,7 @@ def numbered(name: str, n: int) -> str:
 # Exempt letters' names are never written in plaintext to the register, the state folder
 # or the log: they can reveal the subject. Where a path must be recorded or shown, its
 # file name is withheld (the drop folder itself still holds the file, for a person to see).
-WITHHELD = "[name withheld]"
+WITHHELD = N_("[name withheld]")  # logs keep it in English; people see _(WITHHELD)
 
 
 def recorded_relpath(relpath: str, *, exempt: bool) -> bytes:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from naskahd.errors import EXIT_NOT_RUNNING, NaskahdError
-from naskahd.i18n import _
+from naskahd.i18n import N_, _
 from naskahd.log import get_logger
 
 if TYPE_CHECKING:
@@ -43,12 +43,12 @@ MAX_REQUEST = 4096
 
 
 class NotAllowed(NaskahdError):
-    message = ("you may not read naskahd's status ({detail}): ask an administrator to add you to the "
-               "{group} group (usermod -aG {group} USER, then log in again), or run it as root")
+    message = N_("you may not read naskahd's status ({detail}): ask an administrator to add you to the "
+                 "{group} group (usermod -aG {group} USER, then log in again), or run it as root")
 
 
 class NotRunning(NaskahdError):
-    message = "naskahd is not running (no status socket at {path}); start it: systemctl start naskahd"
+    message = N_("naskahd is not running (no status socket at {path}); start it: systemctl start naskahd")
     exit_code = EXIT_NOT_RUNNING
 
 
@@ -185,9 +185,8 @@ class StatusServer:
         if command == "list":
             from naskahd.cli.list_cmd import rows
 
-            category = request.get("category")
-            since = request.get("since")
-            return rows(cfg, category if isinstance(category, str) else None, since if isinstance(since, str) else None)
+            text = {k: v if isinstance(v := request.get(k), str) else None for k in ("category", "since", "until")}
+            return rows(cfg, text["category"], text["since"], None, text["until"])
         raise NaskahdError(_("unknown request {command!r}").format(command=command))
 
 

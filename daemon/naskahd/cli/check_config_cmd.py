@@ -13,8 +13,7 @@ from naskahd.i18n import _
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("check-config", help=_("validate a configuration file without touching the daemon"))
-    # Same destination as the global --config: either place works.
-    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=_("the file to check (default: the one the daemon reads)"))
+    # --config (before or after the command, cli/__init__.py) names the file to check.
     p.set_defaults(func=run)
 
 

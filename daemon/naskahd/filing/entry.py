@@ -21,6 +21,7 @@ from naskahd.config import Config
 from naskahd.filing.items import Stored
 from naskahd.filing.keys import ExemptKeys
 from naskahd.errors import NaskahdError
+from naskahd.i18n import N_
 from naskahd.register import AgendaCounter, Document, DocumentState, format_agenda
 from naskahd.register.numbering import agenda_stem, allocate_numbers
 
@@ -29,8 +30,8 @@ FIRST_YEAR = 2020  # no letter is numbered in a year before this one
 
 
 class ClockError(NaskahdError):
-    message = ("the system clock says the year is {year}, but letters are already numbered in {newest}: "
-               "set the date and time of this computer (timedatectl), then naskahd continues by itself")
+    message = N_("the system clock says the year is {year}, but letters are already numbered in {newest}: "
+                 "set the date and time of this computer (timedatectl), then naskahd continues by itself")
 
 
 class Entry:

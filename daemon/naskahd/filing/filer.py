@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import complete, durable, naming
+from naskahd import complete, durable, naming, reasons
 from naskahd.categories import DROP_FOLDER, EXEMPT
-from naskahd.config import Config
+from naskahd.config import DUPLICATES_FOLDER, Config
 from naskahd.filing.early import EarlyCopies
 from naskahd.filing.entry import Entry
 from naskahd.filing.items import Batch, Outcome, Ready, Result, Stored
@@ -228,7 +228,8 @@ class Filer:
                 try:
                     moved = self.release.move(s.item.relpath, s.item.signature, self.config.duplicates_dir)
                 except OSError as exc:
-                    s.result = Result(s.item, Outcome.FAILED, _("cannot move the duplicate aside: {error}").format(error=exc.strerror))
+                    where = self.config.duplicates_dir
+                    s.result = Result(s.item, Outcome.FAILED, reasons.encode("cannot_move_duplicate", error=reasons.os_error(exc, where)))
                     continue
                 touched.append(s.item.relpath)
                 if isinstance(moved, Released):
@@ -272,7 +273,7 @@ class Filer:
             assert s.duplicate_of is not None
             exempt = s.item.category == EXEMPT
             self.log.info("document.duplicate", path=naming.shown_relpath(s.item.relpath, exempt=exempt),
-                          duplicate_of=s.duplicate_of.agenda, moved_to=naming.WITHHELD if exempt else moved,
+                          duplicate_of=s.duplicate_of.agenda, moved_to=f"{DUPLICATES_FOLDER}/{naming.WITHHELD if exempt else moved}",
                           **({} if exempt else {"sha256": s.sha256}))
 
     def _is_unfinished(self, s: Stored) -> bool:
@@ -333,8 +334,9 @@ class Filer:
                 source_relpath=naming.recorded_relpath(relpath, exempt=exempt),
                 reason=reason, moved_at=self.clock(),
             ))
+        folder = self.review_folder(exempt=exempt).relative_to(self.config.drop).as_posix()
         self.log.warning("document.review", path=naming.shown_relpath(relpath, exempt=exempt),
-                         moved_to=naming.WITHHELD if exempt else moved, reason=reason)
+                         moved_to=f"{folder}/{naming.WITHHELD if exempt else moved}", reason=reasons.render(reason))
         return moved
 
     # -- start-up reconciliation (reconcile.py) -------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from naskahd import complete, durable, naming
+from naskahd import complete, durable, naming, reasons
 from naskahd.categories import EXEMPT
 from naskahd.config import Config
 from naskahd.filing.items import Outcome, Ready, Result, Stored
@@ -101,7 +101,9 @@ class Store:
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # it became a symlink: never followed
                 return Result(item, Outcome.CHANGED, _("it became a symbolic link"))
-            return Result(item, Outcome.FAILED, _("cannot open it: {error}").format(error=exc.strerror))
+            # A code: shown in the reader's language, with the user and the fix.
+            where = source.parent if exempt else source  # an exempt letter's name is never shown
+            return Result(item, Outcome.FAILED, reasons.encode("cannot_open", error=reasons.os_error(exc, where)))
         with open(fd, "rb", buffering=0, closefd=True) as src:
             st0 = os.fstat(fd)
             if not stat.S_ISREG(st0.st_mode) or Signature.of(st0) != item.signature:
@@ -114,7 +116,8 @@ class Store:
                 durable.makedirs(target_dir)
                 staged = durable.Staged(target_dir)
             except OSError as exc:
-                return Result(item, Outcome.FAILED, _("cannot write to the archive: {error}").format(error=exc.strerror))
+                return Result(item, Outcome.FAILED,
+                              reasons.encode("cannot_write_archive", error=reasons.os_error(exc, target_dir)))
             try:
                 if exempt:
                     from naskahd import age
@@ -142,7 +145,7 @@ class Store:
                     return Result(item, Outcome.CHANGED, _("it changed while it was being copied"))
             except OSError as exc:
                 staged.discard()
-                return Result(item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
+                return Result(item, Outcome.FAILED, reasons.encode("cannot_copy", error=reasons.os_error(exc, target_dir)))
             except Exception as exc:
                 staged.discard()
                 error = self.config.withheld(str(exc))
@@ -160,5 +163,5 @@ class Store:
             s.staged.sync(folder=False)  # the folder's entry is made durable by the final rename's fsync
         except OSError as exc:
             s.staged.discard()
-            return Result(s.item, Outcome.FAILED, _("cannot copy it: {error}").format(error=exc.strerror))
+            return Result(s.item, Outcome.FAILED, reasons.encode("cannot_copy", error=reasons.os_error(exc, s.staged.directory)))
         return s

@@ -6,7 +6,25 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test deps catalogs clean
+.PHONY: run test deps catalogs clean install uninstall
+
+# -- install like a system package: `make install [DESTDIR=...] [PREFIX=/usr/local]` ---------
+# naskahd in its own venv under PREFIX/lib/naskahd, `naskahd` on PATH (PREFIX/bin), the units,
+# sysusers and tmpfiles files (PREFIX/lib/..., which systemd searches for /usr and /usr/local),
+# the man page, /etc/naskahd/naskahd.toml and /etc/samba/naskahd.conf (never overwritten).
+# Offline: PIP_ARGS="--no-index --find-links=WHEELHOUSE" INSTALL_SPEC=naskahd.
+# `make uninstall` removes what install put there; the data (drop, archive, state) never.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/naskahd
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MANDIR ?= $(PREFIX)/share/man
+PIP_ARGS ?=
+INSTALL_SPEC ?= .
+INSTALLED_CONFIGS := $(SYSCONFDIR)/naskahd/naskahd.toml:etc/naskahd.toml $(SYSCONFDIR)/samba/naskahd.conf:etc/samba/naskahd.conf
 
 $(VENV)/.run-ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +55,34 @@ catalogs: $(VENV)/.test-ready
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+install:
+	rm -rf "$(DESTDIR)$(LIBDIR)"
+	$(PYTHON) -m venv "$(DESTDIR)$(LIBDIR)"
+	"$(DESTDIR)$(LIBDIR)/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile $(PIP_ARGS) $(INSTALL_SPEC)
+	# The venv was made under DESTDIR: its scripts must name the final place.
+	[ -z "$(DESTDIR)" ] || grep -rlF "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(LIBDIR)/bin" | xargs -r sed -i "s|$(DESTDIR)$(LIBDIR)|$(LIBDIR)|g"
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)" "$(DESTDIR)$(MANDIR)/man8"
+	ln -sfn "$$(realpath -m --relative-to="$(BINDIR)" "$(LIBDIR)/bin/naskahd")" "$(DESTDIR)$(BINDIR)/naskahd"
+	sed "s|/usr/local/bin/naskahd|$(BINDIR)/naskahd|g; s|/etc/naskahd/|$(SYSCONFDIR)/naskahd/|g" systemd/naskahd.service > "$(DESTDIR)$(UNITDIR)/naskahd.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/naskahd.service"
+	install -m 0644 systemd/naskahd.sysusers "$(DESTDIR)$(SYSUSERSDIR)/naskahd.conf"
+	install -m 0644 systemd/naskahd.tmpfiles "$(DESTDIR)$(TMPFILESDIR)/naskahd.conf"
+	LANG=C.UTF-8 "$(DESTDIR)$(LIBDIR)/bin/python" scripts/manpage > "$(DESTDIR)$(MANDIR)/man8/naskahd.8"
+	chmod 0644 "$(DESTDIR)$(MANDIR)/man8/naskahd.8"
+	for pair in $(INSTALLED_CONFIGS); do \
+	  target="$(DESTDIR)$${pair%%:*}"; source="$${pair#*:}"; install -d "$$(dirname "$$target")"; \
+	  if [ -e "$$target" ]; then echo "install: keeping the existing $$target"; else install -m 0644 "$$source" "$$target"; fi; \
+	done
+	@echo "installed; as root: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now naskahd"
+
+uninstall:
+	rm -rf "$(DESTDIR)$(LIBDIR)"
+	rm -f "$(DESTDIR)$(BINDIR)/naskahd" "$(DESTDIR)$(UNITDIR)/naskahd.service" "$(DESTDIR)$(SYSUSERSDIR)/naskahd.conf" \
+	  "$(DESTDIR)$(TMPFILESDIR)/naskahd.conf" "$(DESTDIR)$(MANDIR)/man8/naskahd.8"
+	# Configuration: removed only if unchanged from the sample; the data is never touched.
+	for pair in $(INSTALLED_CONFIGS); do \
+	  target="$(DESTDIR)$${pair%%:*}"; source="$${pair#*:}"; \
+	  if [ -e "$$target" ] && cmp -s "$$target" "$$source"; then rm -f "$$target"; rmdir "$$(dirname "$$target")" 2>/dev/null || true; \
+	  elif [ -e "$$target" ]; then echo "uninstall: keeping the edited $$target"; fi; \
+	done

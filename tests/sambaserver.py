@@ -3,7 +3,8 @@
 ``SambaServer`` runs its own ``smbd`` in the foreground on a free loopback port, with every
 directory Samba writes (private, lock, state, cache, pid, ncalrpc, logs) under ``workdir``,
 so it never touches the machine's own Samba and leaves nothing behind. It exports one
-share, ``drop``, pointing at ``share_dir``; a user (the current Unix user, normally root)
+share, ``drop``, pointing at ``share_dir`` (or, given ``share_section``, exactly that
+section, e.g. the shipped ``etc/samba/naskahd.conf``, see ``shipped_share``); a user (the current Unix user, normally root)
 gets a random password in a private passdb, and guests are mapped to that same user so
 ``smbclient -N`` works too.
 
@@ -49,7 +50,7 @@ def _which(tool: str) -> str | None:
 class SambaServer:
     """``with SambaServer(share, work) as srv:`` -- a running smbd serving ``share`` as //127.0.0.1/drop."""
 
-    def __init__(self, share_dir: Path, workdir: Path, *, start_timeout: float = 20.0) -> None:
+    def __init__(self, share_dir: Path, workdir: Path, *, start_timeout: float = 20.0, share_section: str | None = None) -> None:
         self.share_dir = Path(share_dir).resolve()
         self.workdir = Path(workdir).resolve()
         self.start_timeout = start_timeout
@@ -59,6 +60,10 @@ class SambaServer:
         self.password = secrets.token_hex(12)
         self.conf = self.workdir / "smb.conf"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.share_section = share_section
+        self.share = SHARE
+        if share_section is not None:
+            self.share = share_section.split("[", 1)[1].split("]", 1)[0]
 
     # -- configuration ---------------------------------------------------------------------
     def _dirs(self) -> dict[str, Path]:
@@ -101,12 +106,12 @@ class SambaServer:
     kernel oplocks = no
     kernel share modes = no
 
-[{SHARE}]
+""" + (self.share_section if self.share_section is not None else f"""[{SHARE}]
     path = {self.share_dir}
     read only = no
     guest ok = yes
     create mask = 0644
-""",
+"""),
             encoding="utf-8",
         )
         return self.conf
@@ -194,7 +199,7 @@ class SambaServer:
 
     @property
     def unc(self) -> str:
-        return f"//{self.host}/{SHARE}"
+        return f"//{self.host}/{self.share}"
 
     def smbstatus(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``smbstatus`` against this server's private lock database."""
@@ -220,7 +225,7 @@ def smb_put(server: SambaServer, remote_path: str, local_file: Path, *, guest: b
 
 
 def _unc_path(server: SambaServer, remote_path: str) -> str:
-    return rf"\\{server.host}\{SHARE}" + "\\" + remote_path.replace("/", "\\").lstrip("\\")
+    return rf"\\{server.host}\{server.share}" + "\\" + remote_path.replace("/", "\\").lstrip("\\")
 
 
 @contextlib.contextmanager
@@ -256,3 +261,15 @@ def smb_write_paced(
                 after_chunk(i)
             if i < len(chunks) - 1:
                 time.sleep(pause)
+
+
+def shipped_share(path: Path, drop: Path, user: str, group: str) -> str:
+    """The share section of the shipped ``etc/samba/naskahd.conf``, exactly, with only its
+    folder and its user and group names mapped to this test's (``path``, ``force user``,
+    ``force group``, ``valid users``): the service's user and the staff group do not exist
+    on a test machine."""
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index("\n["):].lstrip("\n")
+    section = section.replace("/srv/naskahd/drop", str(drop))
+    section = section.replace("force user = naskahd", f"force user = {user}")
+    return section.replace("naskahd-staff", group)

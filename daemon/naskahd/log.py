@@ -1,4 +1,5 @@
-"""structlog set-up: one processor chain, JSON lines off a terminal (journald), console on one.
+"""structlog set-up: one processor chain; journald lines under systemd (``journald.py``), JSON
+lines off a terminal, console on one.
 
 Event names are stable (``document.registered``, ``document.duplicate``, ...): they are an
 interface for operators' alerting, so change them only with a note in docs/.
@@ -25,9 +26,13 @@ def _office_time(timezone: tzinfo) -> Any:
     return stamp
 
 
-def setup(*, json: bool | None = None, level: int = logging.INFO, stream: Any = None,
+def setup(*, json: bool | None = None, journal: bool | None = None, level: int = logging.INFO, stream: Any = None,
           timezone: tzinfo | None = None) -> None:
+    from naskahd import journald
+
     stream = stream or sys.stderr
+    if journal is None:
+        journal = json is None and journald.connected(stream)
     if json is None:
         json = not stream.isatty()
     stamper = (structlog.processors.TimeStamper(fmt="iso", utc=True) if json or timezone is None
@@ -40,7 +45,9 @@ def setup(*, json: bool | None = None, level: int = logging.INFO, stream: Any = 
         structlog.processors.format_exc_info,
     ]
     renderer: Any
-    if json:
+    if journal:
+        renderer = journald.render
+    elif json:
         processors.append(structlog.processors.EventRenamer("event"))
         renderer = structlog.processors.JSONRenderer()
     else:

@@ -2,7 +2,11 @@
 
 Threads: watchdog's observer puts events on a queue; this loop (the main thread) does
 everything else, so the register has a single writer and no locks are needed. Signal
-handlers only record the signal; the loop acts on it.
+handlers only record the signal; the loop acts on it: SIGTERM/SIGINT stop after the batch
+in flight, SIGHUP reloads the configuration (reload.py). systemd hears from the loop
+(notify.py): READY=1 after reconciliation and the catch-up scan, WATCHDOG=1 from the
+heartbeat, STATUS= the summary (summary.py). The status socket (statusd.py) answers the
+readers group on a helper thread.
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from naskahd import audit, complete, durable, installation, naming, reasons, samba, watch
+from naskahd import audit, complete, durable, installation, naming, reasons, reload, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
+from naskahd.notify import Notifier
 from naskahd.progress import Progress
 from naskahd.register import Document, DocumentState, space_problem
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
+from naskahd.statusd import StatusServer
+from naskahd.summary import Summary
 
 BATCH = 64  # files per register transaction: small enough that a burst's first files are not kept waiting
 HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
@@ -75,6 +82,12 @@ class Daemon:
         self._heartbeat_due = 0.0
         self._heartbeat_written = 0.0
         self._last_heartbeat: dict[str, Any] = {}
+        self.notifier = Notifier()
+        self.summary = Summary()
+        self.last_reload: dict[str, Any] = {}  # the last SIGHUP's outcome, for `naskahd reload`
+        self.reload_hooks: list[Callable[[Config], None]] = []  # called with a new valid configuration
+        self.last_backup: str | None = None  # for STATUS= (set by the drives)
+        self._announced = False
         self.progress = Progress(self.log)
         # A batch that stopped half-way (Daemon._finish): (scans, why), shown by `status`
         # until its rows are finished (_retry_half_done) or the next start reconciles them.
@@ -120,12 +133,15 @@ class Daemon:
                 self.log.warning("encryption.no_recipient", problem=self.config.recipient_problem)
             self.watcher = watcher
             self.events.put(watch.Scan(str(self.config.drop), "start-up"))
-            if ready_callback:
-                ready_callback()
+            self._ready_callback = ready_callback
+            statusd = StatusServer(lambda: self.config)
+            statusd.start()
             try:
                 self._loop()
             finally:
                 self.drives.stop()
+                self.notifier.stopping()
+                statusd.stop()
                 watcher.stop()
                 self.filer.close()
                 try:
@@ -148,19 +164,38 @@ class Daemon:
                 if signum in (signal.SIGTERM, signal.SIGINT):
                     self.log.info("daemon.stopping", signal=signal.Signals(signum).name)
                     return
-                self.log.info("daemon.rescan_requested", signal="SIGHUP")
-                self.events.put(watch.Scan(str(self.config.drop), "SIGHUP"))
+                self._reload()
+                next_rescan = time.monotonic() + self.config.rescan_seconds
             now = time.monotonic()
             if now >= next_rescan:
                 self.events.put(watch.Scan(str(self.config.drop), "periodic"))
                 next_rescan = now + self.config.rescan_seconds
             self._drain_events()
+            if not self._announced:  # reconciliation done, the catch-up scan taken in
+                self._announce_ready()
             self._copy_early()
             self._process_due()
             self._retry_half_done()
             self._heartbeat()
             self.progress.tick(len(self.settler), time.monotonic())
             self._wait()
+
+    def _announce_ready(self) -> None:
+        self._announced = True
+        self.notifier.ready(self.summary.line(self))
+        if self._ready_callback:
+            self._ready_callback()
+
+    def _reload(self) -> None:
+        """SIGHUP: RELOADING=1, the configuration read again (reload.py), READY=1, a rescan."""
+        self.notifier.reloading()
+        self.last_reload = reload.reload(self)
+        self._heartbeat_due = 0.0  # `naskahd reload` waits for the outcome in the heartbeat
+        self.notifier.ready(self.summary.line(self))
+        self.events.put(watch.Scan(str(self.config.drop), "SIGHUP"))
+
+    def _stop_pending(self) -> bool:
+        return any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals)
 
     def _wait(self) -> None:
         due = min((t for t in (self.settler.next_due(), self.settler.next_early()) if t is not None), default=None)
@@ -235,7 +270,8 @@ class Daemon:
         try:
             while True:
                 now = time.monotonic()
-                due = self.settler.due(now, limit=BATCH)
+                # Asked to stop: take nothing new; the batch in flight is finished below.
+                due = [] if self._stop_pending() else self.settler.due(now, limit=BATCH)
                 busy = {item.relpath for item in pending.items} if pending else set()
                 ready: list[Ready] = []
                 for cand in due:
@@ -436,6 +472,7 @@ class Daemon:
     # -- heartbeat for `status` ----------------------------------------------------------------
     def _heartbeat(self) -> None:
         now = time.monotonic()
+        self.notifier.tick(now)  # only this loop pings: if it hangs, systemd restarts the service
         if now < self._heartbeat_due:
             return
         self._heartbeat_due = now + HEARTBEAT_SECONDS
@@ -460,7 +497,9 @@ class Daemon:
             "watch_mode": self.watcher.mode, "filesystem": self.watcher.fstype,
             "pending": len(self.settler), "waiting": waiting, "problems": problems,
             "drives": self.drives.snapshot(),
+            "reload": self.last_reload,
         }
+        self.notifier.status(self.summary.line(self))
         if data != self._last_heartbeat or now >= self._heartbeat_written + 30:
             try:
                 write_heartbeat(self.config.state, {**data, "heartbeat": _iso_now()})

@@ -17,7 +17,7 @@ from naskahd.errors import EXIT_ATTENTION, EXIT_USAGE, NaskahdError
 from naskahd.i18n import _
 
 COMMANDS = ("init", "run", "status", "list", "review", "duplicates", "keygen", "encrypt", "decrypt", "drive", "sync",
-            "verify", "restore", "log", "report")
+            "verify", "restore", "log", "report", "reload", "check-config")
 
 
 def _language(value: str) -> str:
@@ -53,7 +53,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in (command,) if command in COMMANDS else COMMANDS:
-        module = importlib.import_module(f"naskahd.cli.{name}_cmd")
+        module = importlib.import_module(f"naskahd.cli.{name.replace('-', '_')}_cmd")
         module.register(sub)
     for subparser in sub.choices.values():
         _global_options(subparser, argparse.SUPPRESS)

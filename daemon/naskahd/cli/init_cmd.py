@@ -1,4 +1,9 @@
-"""``naskahd init --root DIR``: write DIR/naskahd.toml and create the folder tree and register."""
+"""``naskahd init --root DIR``: write DIR/naskahd.toml and create the folder tree and register.
+
+Without ``--root``: a new installation in the folders the configuration (``--config``, or
+/etc/naskahd/naskahd.toml) names, e.g. those systemd-tmpfiles made for the service; run
+it as the service's user (``runuser -u naskahd -- naskahd init``) so that it owns them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from naskahd.i18n import _
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help=_("create a configuration, the folder tree and the register under DIR"))
-    p.add_argument("--root", required=True, metavar="DIR", help=_("folder to hold naskahd.toml, drop/, archive/ and state/"))
+    p.add_argument("--root", metavar="DIR", help=_("folder to hold naskahd.toml, drop/, archive/ and state/ (without it: the folders of the configuration file)"))
     p.add_argument("--recipient", "-r", action="append", default=[], metavar="AGE1...",
                    help=_("age recipient (public key) exempt documents are encrypted to; repeatable"))
     p.set_defaults(func=run)
@@ -22,12 +27,27 @@ def run(args: argparse.Namespace) -> int:
     from naskahd import durable
     from naskahd import installation
     from naskahd.cli.invocation import command
-    from naskahd.errors import ConfigError, NaskahdError
+    from naskahd.errors import ConfigError, NaskahdError, UsageError
     from naskahd.oserrors import describe
     from naskahd.recipients import parse_all
     from naskahd.rollback import Undo
     from naskahd.service import make_tree
 
+    if args.root is None:
+        if args.recipient:
+            raise UsageError(_("--recipient goes with --root; without it, put the recipients in the configuration file"))
+        cfg = config_mod.load(args.config)
+        if cfg.embedded:
+            raise UsageError(_("no configuration file: give --root DIR, or --config FILE whose folders to initialise"))
+        try:
+            installation.initialise(cfg)
+            make_tree(cfg)
+        except OSError as exc:
+            raise NaskahdError(_("cannot create the installation: {error}; nothing was left behind").format(
+                error=describe(exc))) from None
+        print(_("Initialised the folders of {config}: drop {drop}, archive {archive}, state {state}").format(
+            config=cfg.source, drop=cfg.drop, archive=cfg.archive, state=cfg.state))
+        return 0
     root = Path(args.root).absolute()
     target = root / "naskahd.toml"
     # Everything is checked before anything is written: a bad --recipient or --root is

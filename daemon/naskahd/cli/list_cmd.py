@@ -65,29 +65,27 @@ def _identities(args: argparse.Namespace) -> list[Any]:
     return load_identities([args.identity], passphrase_source(args.passphrase_file))
 
 
-def run(args: argparse.Namespace) -> int:
+def rows(cfg: Any, category: str | None, since: str | None, identities: list[Any] | None = None,
+         until: str | None = None) -> list[dict[str, Any]]:
+    """The register's rows as ``list --json`` shows them (also answered over the status socket)."""
     from sqlalchemy import select
 
-    from naskahd import config, naming
-    from naskahd import installation
+    from naskahd import installation, naming
     from naskahd.register import Document
 
-    cfg = config.load(args.config)
-    since = _since(cfg, args.since) if args.since else None
-    until = _until(cfg, args.until) if args.until else None
-    if since is not None and until is not None and until <= since:
-        raise UsageError(_("--until {until} is before --since {since}; nothing can match").format(
-            until=args.until, since=args.since))
-    identities = _identities(args) if args.identity else None
+    start = _since(cfg, since) if since else None
+    end = _until(cfg, until) if until else None
+    if start is not None and end is not None and end <= start:
+        raise UsageError(_("--until {until} is before --since {since}; nothing can match").format(until=until, since=since))
     sessions = installation.open_checked(cfg, create=False)
     query = select(Document).order_by(Document.id)
-    if args.category:
-        query = query.where(Document.category == args.category)
-    if since is not None:
-        query = query.where(Document.received_at >= since)
-    if until is not None:
-        query = query.where(Document.received_at < until)
-    rows = []
+    if category:
+        query = query.where(Document.category == category)
+    if start is not None:
+        query = query.where(Document.received_at >= start)
+    if end is not None:
+        query = query.where(Document.received_at < end)
+    out = []
     with sessions() as s:
         for d in s.scalars(query):
             name = d.original_name
@@ -95,16 +93,29 @@ def run(args: argparse.Namespace) -> int:
                 from naskahd import age
 
                 name = naming.display_name(age.decrypt_bytes(d.original_name_sealed, identities))
-            rows.append({
+            out.append({
                 "agenda": d.agenda, "category": d.category, "original_name": name,
                 "archive_path": d.archive_path, "sha256": d.sha256, "size": d.size,
                 "received_at": d.received_at.isoformat(), "detected_type": d.detected_type,
                 "ciphertext_sha256": d.ciphertext_sha256, "state": d.state.value,
             })
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from naskahd import config, statusd
+
+    cfg = config.load(args.config)
+    if statusd.needs_socket(cfg):  # not allowed to read the register: ask the daemon (readers group)
+        if args.identity:
+            raise UsageError(_("--identity needs read access to the register: run it as root"))
+        found = statusd.ask(cfg, {"command": "list", "category": args.category, "since": args.since, "until": args.until})
+    else:
+        found = rows(cfg, args.category, args.since, _identities(args) if args.identity else None, args.until)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json.dumps(found, ensure_ascii=False, indent=2))
         return 0
-    if not rows:
+    if not found:
         if args.since or args.until or args.category:
             print(_("No documents in this period."))
         else:
@@ -113,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     withheld = _("(withheld)")
     agenda, received, size, name = _("Agenda"), _("Received"), _("Size (bytes)"), _("Original name")
     print(f"{agenda:<14} {received:<16}  {size:>12}  {name}")
-    for r in rows:
+    for r in found:
         when = dt.datetime.fromisoformat(r["received_at"]).astimezone(cfg.timezone).strftime("%Y-%m-%d %H:%M")
         print(f"{r['agenda']:<14} {when:<16}  {r['size']:>12}  {r['original_name'] if r['original_name'] is not None else withheld}")
     return 0

@@ -10,8 +10,8 @@ from naskahd.i18n import _
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help=_("run the daemon in the foreground"))
-    p.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",
-                   help=_("JSON lines (journald) or readable console output; auto picks by terminal"))
+    p.add_argument("--log-format", choices=("auto", "journal", "json", "console"), default="auto",
+                   help=_("journald lines (priority per level), JSON lines or readable console output; auto picks journal under systemd, else by terminal"))
     p.set_defaults(func=run)
 
 
@@ -20,7 +20,9 @@ def run(args: argparse.Namespace) -> int:
     from naskahd.service import Daemon
 
     cfg = config.load(args.config)
-    log.setup(json={"auto": None, "json": True, "console": False}[args.log_format], timezone=cfg.timezone)
+    fmt = args.log_format
+    log.setup(json={"auto": None, "json": True, "console": False, "journal": False}[fmt],
+              journal=True if fmt == "journal" else None, timezone=cfg.timezone)
     if cfg.embedded:
         bar = "=" * 72
         print(bar, file=sys.stderr)

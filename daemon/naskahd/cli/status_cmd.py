@@ -228,12 +228,13 @@ def _local(cfg: Any, iso: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from naskahd import config
+    from naskahd import config, statusd
 
     from naskahd import daemoninfo
 
     cfg = config.load(args.config)
-    info = gather(cfg)
+    # Not allowed to read the state (the readers group): the running daemon answers.
+    info = statusd.ask(cfg, {"command": "status"}) if statusd.needs_socket(cfg) else gather(cfg)
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
     else:

@@ -71,6 +71,18 @@ class Filer:
             self._pool.shutdown()
         self._pool = None
 
+    def reconfigure(self, config: Config, recipients: Sequence[Any]) -> None:
+        """A reloaded configuration with the same folders (reload.py, between batches):
+        every part files with it from now on. Early copies made before are the caller's
+        to drop (their rules or recipients may be the old ones)."""
+        self.config = config
+        for part in (self.store, self.entry, self.release, self.reconciler):
+            part.config = config
+        self.recipients = list(recipients)
+        for part in (self.store, self.reconciler):
+            part.recipients = self.recipients
+        self.early.content_check = config.content_check
+
     def source_path(self, relpath: str | bytes) -> Path:
         return self.store.source_path(relpath)
 

@@ -37,5 +37,12 @@ def _(message: str) -> str:
     return _translation.gettext(message)
 
 
+def N_(message: str) -> str:
+    """Marks ``message`` for translation without translating it: the text is kept as the
+    English msgid and passed through ``_`` when it is shown (scripts/update-catalogs
+    extracts ``N_("...")`` like ``_("...")``)."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)

@@ -104,10 +104,10 @@ def check_fd(fd: int, size: int) -> Completeness:
     found = sniff(head, size)
     if found.state == ZEROS:
         return Completeness(None, False, Reason.of(N_("the file holds only zero bytes so far (nothing written yet)")))
-    if found.kind is None:
-        return Completeness(None, True, Reason.of(N_("no PDF, JPEG, PNG or TIFF signature: taken after the settle window")))
     if found.state == PARTIAL:
         return Completeness(found.kind, False, Reason.of(N_("only the first bytes of the file are written so far")))
+    if found.kind is None:
+        return Completeness(None, True, Reason.of(N_("no PDF, JPEG, PNG or TIFF signature: taken after the settle window")))
     f = File(fd, size, head)
     note = None
     try:

@@ -6,7 +6,8 @@
 * A file whose first bytes are not written yet is not "of no known type": a file shorter
   than a signature and equal to its start (``%PD``), or such a start followed only by NUL
   bytes (pre-allocated to its final size), is of that type and incomplete; so is a ``%P``..
-  ``%PDF`` at the very end of a short file's first bytes. A file whose first 64 KiB (or
+  ``%PDF`` at the very end of a short file's first bytes (a lone ``%`` only at a line's
+  start or after a byte-order mark), or a byte-order mark alone. A file whose first 64 KiB (or
   all of it, if shorter) are NUL bytes is never complete, whatever it will become.
 """
 
@@ -18,6 +19,7 @@ PDF, JPEG, PNG, TIFF = "pdf", "jpeg", "png", "tiff"
 PDF_MAGIC = b"%PDF-"
 PDF_HEADER_WITHIN = 1024  # PDF 1.7 Annex H.3 note 3: readers accept %PDF- within the first 1024 bytes
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark, which some tools put before %PDF-
 
 SIGNATURES = (
     (PDF_MAGIC, PDF),
@@ -52,9 +54,12 @@ def sniff(head: bytes, size: int) -> Sniff:
         for signature, kind in SIGNATURES:
             if len(written) < len(signature) and signature.startswith(written):
                 return Sniff(kind, PARTIAL)
+        if BOM.startswith(written):
+            return Sniff(None, PARTIAL)  # a byte-order mark and nothing else yet
         if len(written) <= PDF_HEADER_WITHIN + len(PDF_MAGIC):
-            for n in range(len(PDF_MAGIC) - 1, 1, -1):
-                if written.endswith(PDF_MAGIC[:n]):
+            for n in range(len(PDF_MAGIC) - 1, 0, -1):
+                before = written[: len(written) - n]
+                if written.endswith(PDF_MAGIC[:n]) and (n > 1 or before in (b"", BOM) or before.endswith((b"\r", b"\n"))):
                     return Sniff(PDF, PARTIAL, len(written) - n)
     return Sniff(None, WHOLE)
 

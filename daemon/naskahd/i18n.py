@@ -44,5 +44,11 @@ def N_(message: str) -> str:
     return message
 
 
+def translate(msgid: str) -> str:
+    """The translation of a msgid held in a variable: one marked with ``N_("...")`` where it
+    was written (``_()`` itself takes literals only, so that every string is extracted)."""
+    return _translation.gettext(msgid)
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)

@@ -58,7 +58,7 @@ class Completeness:
     @property
     def reason(self) -> str:
         """The reason in the language chosen now (naskahd.i18n)."""
-        return self.why.render() if self.note is None else f"{self.why.render()}: {self.note.render()}"
+        return self.why.render()
 
     @property
     def repaired(self) -> bool:
@@ -117,8 +117,8 @@ def check_fd(fd: int, size: int) -> Completeness:
             why = _CHECKS[found.kind](f)
     except struct.error:  # a read came back short: the file shrank while being checked
         why = Reason.of(N_("the file changed while it was being checked"))
-    if why is None:
-        return Completeness(found.kind, True, Reason.of(_COMPLETE[found.kind]), note)
+    if why is None:  # a damaged file taken by repair: its note is the reason too
+        return Completeness(found.kind, True, note or Reason.of(_COMPLETE[found.kind]), note)
     if found.kind in _INCOMPLETE:
         why = Reason.of(_INCOMPLETE[found.kind], why=why)
     return Completeness(found.kind, False, why)

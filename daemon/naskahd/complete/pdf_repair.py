@@ -11,10 +11,11 @@ linear pass read a piece at a time:
 * text is everything outside stream data (``stream`` EOL .. ``endstream``); a run of four
   NUL bytes in it is a hole not written yet (a pre-allocated file written out of order):
   incomplete, never repaired;
-* every ``N G obj`` in the text is an object (the last one of a number wins); the newest
-  ``trailer`` (else the newest cross-reference stream, else a ``/Type /Catalog`` object)
-  names the catalog, which must be found and parse as a dictionary, directly or in an object
-  stream, and so must its page tree root.
+* the newest ``trailer`` (else the newest cross-reference stream, else a ``/Type /Catalog``
+  object) names the catalog; ``N G obj`` of that number (the last one in the file wins) is
+  searched for, and must parse as a dictionary (directly, or in an object stream), and so
+  must its page tree root. Objects are looked up by number, not all remembered: memory
+  stays small whatever their number; each lookup is one more pass over the file.
 """
 
 from __future__ import annotations
@@ -27,31 +28,31 @@ from naskahd.i18n import N_
 from .base import CHUNK, Bad, File, Reason
 from .pdf_objects import OBJ_HEADER, WS, Ref, Short, decode, parse, parse_at, read_stream
 
-_HEADER_BEFORE = re.compile(rb"(?<![0-9])" + OBJ_HEADER.pattern)
-_HEADER_END = re.compile(rb"(?<![0-9])\d{1,10}" + WS + rb"+\d{1,5}" + WS + rb"+\Z")
-_STREAM = re.compile(rb"(?<![A-Za-z])stream(?:\r\n|\n|\r)")
-_TRAILER = re.compile(rb"(?<![A-Za-z])trailer" + WS + rb"*<<")
-_XREF_TYPE = re.compile(rb"/Type" + WS + rb"*/XRef(?![A-Za-z])")
-_CATALOG_TYPE = re.compile(rb"/Type" + WS + rb"*/Catalog(?![A-Za-z])")
-_OBJSTM_TYPE = re.compile(rb"/Type" + WS + rb"*/ObjStm(?![A-Za-z])")
-HOLE = b"\x00\x00\x00\x00"
+_HEADER_END = re.compile(rb"(?<![0-9])(\d{1,10})" + WS + rb"+(\d{1,5})" + WS + rb"+\Z")
+# Two patterns, each starting with a literal (searched fast), not one alternation.
+_TRAILER = re.compile(rb"trailer" + WS + rb"*<<")
+_TYPED = re.compile(rb"/Type" + WS + rb"*/(XRef|Catalog|ObjStm)(?![A-Za-z])")
+HOLE = b"\x00\x00\x00\x00"  # in text: a hole not written yet
 OVERLAP = 64  # the longest token searched for fits in it
+MAX_MARKS = 100_000  # typed dictionaries remembered (a scan has a handful)
 MAX_OBJECT_STREAMS = 200  # object streams opened to find the catalog
 
 
 class Found:
-    def __init__(self) -> None:
-        self.objects: dict[int, tuple[int, int]] = {}  # num -> (offset, gen), the last one wins
+    """What one pass saw: where the trailers and the typed dictionaries are; the objects
+    themselves are looked up by number when needed (``find_object``), so memory stays
+    small whatever the number of objects."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
         self.trailers: list[int] = []  # offsets of "trailer"
-        self.xref_streams: list[int] = []  # object numbers whose dictionary says /Type /XRef
-        self.catalogs: list[int] = []
-        self.object_streams: list[int] = []
-        self.last_header: int | None = None  # the number of the object whose text we are in
+        self.marks: dict[bytes, list[int]] = {b"XRef": [], b"Catalog": [], b"ObjStm": []}  # offsets of /Type /X
+        self.cache: dict[int, tuple[int, int] | None] = {}  # find_object's answers
 
 
 def scan(f: File, start: int, end: int) -> Found:
-    """One pass over [start, end): objects, trailers, typed dictionaries; raises Bad on a hole."""
-    found = Found()
+    """One pass over [start, end): trailers, typed dictionaries; raises Bad on a hole."""
+    found = Found(start, end)
     pos = start
     while pos < end:
         s = _find_stream(f, pos, end)
@@ -81,14 +82,12 @@ def _object_inside(f: File, start: int, stop: int) -> bool:
 
 def _find_stream(f: File, pos: int, end: int) -> tuple[int, int] | None:
     """(where the keyword ``stream`` starts, where its data starts), or None."""
-    while pos < end:
-        piece = f.at(pos, min(CHUNK, end - pos))
-        m = _STREAM.search(piece)
-        if m is not None and (m.end() < len(piece) or pos + len(piece) >= end):
-            return pos + m.start(), pos + m.end()
-        if pos + len(piece) >= end:
-            return None
-        pos += max(1, len(piece) - OVERLAP)
+    at = f.find(b"stream", pos, end)
+    while at >= 0:
+        around = f.at(at - 1, 9)
+        if not around[:1].isalpha() and around[7:8] in (b"\r", b"\n"):
+            return at, at + 7 + (around[7:9] == b"\r\n")
+        at = f.find(b"stream", at + 6, end)
     return None
 
 
@@ -96,28 +95,50 @@ def _text(f: File, start: int, end: int, found: Found) -> None:
     pos = start
     while pos < end:
         n = min(CHUNK, end - pos)
-        back = 1 if pos > start else 0  # the byte before: a header's number starts after a non-digit
-        piece = f.at(pos - back, back + n + (OVERLAP if pos + n < end else 0))
-        limit = back + n  # matches starting before this belong to this piece
-        hole = piece.find(HOLE, back, min(len(piece), limit + len(HOLE) - 1))
-        if hole >= 0:
-            raise Bad(N_("there are zero bytes at byte {offset}, where the text of its structure belongs (a part not written yet)"), offset=pos - back + hole)
-        marks = [(m.start(), 0, m) for m in _HEADER_BEFORE.finditer(piece, back)]
-        marks += [(m.start(), k, m) for k, rx in ((1, _TRAILER), (2, _XREF_TYPE), (3, _CATALOG_TYPE), (4, _OBJSTM_TYPE))
-                  for m in rx.finditer(piece, back)]
-        for at, kind, m in sorted(marks, key=lambda x: x[0]):
-            if at >= limit:
-                continue
-            if kind == 0:
-                num = int(m.group(1))
-                found.objects[num] = (pos - back + at, int(m.group(2)))
-                found.last_header = num
-            elif kind == 1:
-                found.trailers.append(pos - back + at)
-                found.last_header = None
-            elif found.last_header is not None:
-                (found.xref_streams, found.catalogs, found.object_streams)[kind - 2].append(found.last_header)
+        piece = f.at(pos, n + (OVERLAP if pos + n < end else 0))
+        nul = piece.find(b"\x00", 0, n)
+        while nul >= 0:  # a single NUL may sit in a binary string; four in a row are a hole
+            if piece[nul : nul + len(HOLE)] == HOLE:
+                raise Bad(N_("there are zero bytes at byte {offset}, where the text of its structure belongs (a part not written yet)"), offset=pos + nul)
+            nul = piece.find(b"\x00", nul + 1, n)
+        for rx in (_TRAILER, _TYPED):
+            for m in rx.finditer(piece):
+                if m.start() >= n:
+                    break
+                marks = found.trailers if rx is _TRAILER else found.marks[m.group(1)]
+                if len(marks) < MAX_MARKS:
+                    marks.append(pos + m.start())
         pos += n
+
+
+def find_object(f: File, found: Found, num: int) -> tuple[int, int] | None:
+    """(offset, generation) of the last ``num G obj`` in the file, or None."""
+    if num in found.cache:
+        return found.cache[num]
+    pattern = re.compile(rb"%d" % num + WS + rb"+(\d{1,5})" + WS + rb"+obj")
+    best = None
+    pos = found.start
+    while pos < found.end:
+        n = min(CHUNK, found.end - pos)
+        back = 1 if pos > found.start else 0
+        piece = f.at(pos - back, back + n + (OVERLAP if pos + n < found.end else 0))
+        for m in pattern.finditer(piece, back):
+            if m.start() >= back + n:
+                break
+            if not piece[m.start() - 1 : m.start()].isdigit() or m.start() == 0:
+                best = (pos - back + m.start(), int(m.group(1)))
+        pos += n
+    if len(found.cache) < 64:
+        found.cache[num] = best
+    return best
+
+
+def _owner(f: File, at: int) -> int | None:
+    """The number of the object whose dictionary holds the byte at ``at``."""
+    before = f.at(max(0, at - 4096), min(at, 4096))
+    i = before.rfind(b"obj")  # the nearest: this object's header (an "endobj": in no object)
+    m = _HEADER_END.search(before, 0, i) if i >= 0 else None
+    return int(m.group(1)) if m is not None else None
 
 
 def repair(f: File, start: int, end: int, trailer: dict[str, Any] | None, why: Reason) -> Reason:
@@ -147,41 +168,49 @@ def _newest_root(f: File, found: Found) -> tuple[Ref | None, bool]:
             continue
         if isinstance(d, dict) and isinstance(d.get("/Root"), Ref):
             return d["/Root"], "/Encrypt" in d
-    for num in reversed(found.xref_streams):
-        d = _dictionary(f, found, num)
+    for at in reversed(found.marks[b"XRef"]):
+        num = _owner(f, at)
+        d = None if num is None else _dictionary(f, found, num)
         if isinstance(d, dict) and isinstance(d.get("/Root"), Ref):
             return d["/Root"], "/Encrypt" in d
-    if found.catalogs:
-        num = found.catalogs[-1]
-        return Ref(num, found.objects[num][1]), False
+    for at in reversed(found.marks[b"Catalog"]):
+        num = _owner(f, at)
+        where = None if num is None else find_object(f, found, num)
+        if where is not None:
+            return Ref(num, where[1]), False  # type: ignore[arg-type]
     return None, False
 
 
 def _dictionary(f: File, found: Found, num: int) -> Any:
-    offset, _gen = found.objects[num]
-    m = OBJ_HEADER.match(f.at(offset, 32))
+    where = find_object(f, found, num)
+    if where is None:
+        return None
+    m = OBJ_HEADER.match(f.at(where[0], 32))
     if m is None:
         return None
     try:
-        return parse_at(f, offset + m.end())
+        return parse_at(f, where[0] + m.end())
     except Bad:
         return None
 
 
 def _object(f: File, found: Found, num: int, encrypted: bool) -> Any:
     """Object ``num``'s value (a dictionary is all that is looked at), or None if not found."""
-    if num in found.objects:
+    if find_object(f, found, num) is not None:
         return _dictionary(f, found, num)
     if encrypted:
         return None  # object streams need the key
-    for host in found.object_streams[-MAX_OBJECT_STREAMS:]:
-        offset = found.objects[host][0]
+    for at in found.marks[b"ObjStm"][-MAX_OBJECT_STREAMS:]:
+        host = _owner(f, at)
+        where = None if host is None else find_object(f, found, host)
+        if where is None:
+            continue
         try:
-            d, data = read_stream(f, offset, lambda ref: None)
+            d, data = read_stream(f, where[0], lambda ref: None)
             n, first = d.get("/N"), d.get("/First")
             if type(n) is not int or type(first) is not int:
                 continue
-            data = decode(d, data, 1, offset)
+            data = decode(d, data, 1, where[0])
             numbers = data[:first].split()
             for k in range(min(n, len(numbers) // 2)):
                 if numbers[2 * k] == b"%d" % num:

@@ -22,7 +22,8 @@ from naskahd.i18n import N_
 from .base import PDF_WS, Bad, File, Reason
 from .pdf_objects import OBJ_AT, WS, Ref, Short, decode, parse, parse_at, read_stream
 from .pdf_repair import repair
-from .pdf_xref import Entries, Misplaced, read_chain, resolve_int
+from .pdf_entries import Entries
+from .pdf_xref import Misplaced, read_chain, resolve_int
 
 PDF_TAIL = 1024  # PDF 1.7 §7.5.5: %%EOF (and startxref) within the last 1024 bytes
 PAD_LIMIT = 1024 * 1024  # white-space and NUL padding after %%EOF looked through
@@ -101,17 +102,11 @@ def _check_objects(f: File, entries: Entries, trailer: dict[str, Any]) -> None:
             raise Misplaced(N_("its encryption dictionary (object {num}) is not listed"), num=encrypt.num)
         if not isinstance(_value_at(f, entry[1], encrypt.num, encrypt.gen), dict):
             raise Misplaced(N_("its encryption dictionary (object {num}) is not a dictionary"), num=encrypt.num)
-    in_use = [(e[1], num, e[2]) for num, e in entries.items() if e[0] == 1]
-    for num, e in entries.items():  # a compressed object's object stream must be listed in use
-        if e[0] == 2:
-            host = entries.get(e[1])
-            if host is None or host[0] != 1:
-                raise Misplaced(N_("object stream {host} (holding object {num}) is not listed"), host=e[1], num=num)
-    if len(in_use) > MAX_OBJECTS_CHECKED:
-        in_use.sort()
-        rest, last = in_use[:-LAST_OBJECTS_CHECKED], in_use[-LAST_OBJECTS_CHECKED:]
-        step = len(rest) / (MAX_OBJECTS_CHECKED - LAST_OBJECTS_CHECKED)
-        in_use = [rest[int(i * step)] for i in range(MAX_OBJECTS_CHECKED - LAST_OBJECTS_CHECKED)] + last
+    for num, e in entries.compressed():  # a compressed object's object stream must be listed in use
+        host = entries.get(e[1])
+        if host is None or host[0] != 1:
+            raise Misplaced(N_("object stream {host} (holding object {num}) is not listed"), host=e[1], num=num)
+    in_use = entries.sample_in_use(MAX_OBJECTS_CHECKED - LAST_OBJECTS_CHECKED, LAST_OBJECTS_CHECKED)
     at = f.at
     for offset, num, gen in in_use:
         if offset == 0:
@@ -131,7 +126,9 @@ def _check_objects(f: File, entries: Entries, trailer: dict[str, Any]) -> None:
             raise Misplaced(N_("its document catalog (object {num}) is not a dictionary"), num=root.num)
         return
     # In an object stream (§7.5.7): its header lists the catalog at the entry's index.
-    host = entries[entry[1]]
+    host = entries.get(entry[1])
+    if host is None or host[0] != 1:
+        raise Misplaced(N_("object stream {host} (holding object {num}) is not listed"), host=entry[1], num=root.num)
     m = OBJ_AT.match(at(host[1], 32))
     if m is None or int(m.group(1)) != entry[1]:
         raise Misplaced(N_("object stream {num} is not at its offset {offset}"), num=entry[1], offset=host[1])

@@ -1,8 +1,8 @@
 """The cross-reference chain of a PDF (PDF 1.7 §7.5.4-7.5.8): classic tables with their
 trailers, cross-reference streams, ``/Prev`` and ``/XRefStm``, the newest entry winning.
 
-Entries: object number -> (type, field 2, field 3) as in a cross-reference stream (§7.5.8.3
-Table 18): 0 free, 1 (offset, generation), 2 (object stream, index).
+Entries (``pdf_entries``): object number -> (type, field 2, field 3) as in a cross-reference
+stream (§7.5.8.3 Table 18), kept as the file's rows.
 
 Two kinds of failure: ``Bad`` (a hole of NUL bytes, data running past the end, a stream
 that does not decode: not finished) and ``Misplaced`` (a pointer that lands inside the file
@@ -18,6 +18,7 @@ from typing import Any
 from naskahd.i18n import N_
 
 from .base import Bad, File
+from .pdf_entries import Entries, Entry, _Table
 from .pdf_objects import OBJ_AT, WS, Ref, decode, parse_at, read_stream
 
 MAX_XREF_SECTIONS = 1_000  # a hostile chain must not keep the check busy
@@ -25,11 +26,8 @@ MAX_XREF_ENTRIES = 1_000_000  # entries over the whole chain (a scan has tens to
 
 _XREF_AT = re.compile(WS + rb"{0,4}xref")
 _SUBSECTION = re.compile(WS + rb"*(\d{1,10})[ ]+(\d{1,10})" + WS + rb"*")  # "start count" (§7.5.4)
-_ENTRIES20 = re.compile(rb"(?:\d{10} \d{5} [nf](?: \r| \n|\r\n))*")  # 20-byte entries
 _ENTRY_LOOSE = re.compile(rb"(\d{10}) (\d{5}) ([nf])[ \t]*(?:\r\n|\r|\n)")  # 19/21-byte ones, trailing spaces
 _TRAILER = re.compile(WS + rb"*(?:%[^\r\n]*[\r\n]" + WS + rb"*)*trailer")
-
-Entries = dict[int, tuple[int, int, int]]
 
 
 class Misplaced(Bad):
@@ -39,7 +37,7 @@ class Misplaced(Bad):
 def read_chain(f: File, startxref: int) -> tuple[Entries, dict[str, Any]]:
     """Every cross-reference section from ``startxref`` on: (entries, newest trailer).
     A ``/Prev`` back to a section already read ends the chain (readers stop there too)."""
-    entries: Entries = {}
+    entries = Entries()
     newest: dict[str, Any] | None = None
     todo: list[int] = [startxref]
     seen: set[int] = set()
@@ -98,27 +96,25 @@ def _read_table(f: File, pos: int, entries: Entries) -> dict[str, Any]:
         if m is None or m.end() == len(head):
             _broken_table(head, pos)
         number, count = int(m.group(1)), int(m.group(2))
-        if len(entries) + count > MAX_XREF_ENTRIES:
+        if entries.total + count > MAX_XREF_ENTRIES:
             raise Bad(N_("it lists too many objects"))
         pos += m.end()
         block = f.at(pos, 20 * count)
-        if len(block) == 20 * count and _ENTRIES20.fullmatch(block):
-            for i in range(0, 20 * count, 20):
-                if number not in entries:
-                    entries[number] = (1, int(block[i : i + 10]), int(block[i + 11 : i + 16])) if block[i + 17] == 110 else (0, 0, 0)
-                number += 1
+        if _Table.valid(block, count):
+            entries.add_table(number, count, block)
             pos += 20 * count
         else:  # entries of 19 or 21 bytes (non-conforming, common enough): one by one
             block = f.at(pos, 24 * count + 24)
             at = 0
+            loose: dict[int, Entry] = {}
             for _ in range(count):
                 e = _ENTRY_LOOSE.match(block, at)
                 if e is None:
                     _broken_table(block[at : at + 24], pos + at)
-                if number not in entries:
-                    entries[number] = (1, int(e.group(1)), int(e.group(2))) if e.group(3) == b"n" else (0, 0, 0)
+                loose[number] = (1, int(e.group(1)), int(e.group(2))) if e.group(3) == b"n" else (0, 0, 0)
                 number += 1
                 at = e.end()
+            entries.add_dict(loose)
             pos += at
     trailer = parse_at(f, pos + m.end())
     if not isinstance(trailer, dict):
@@ -146,26 +142,19 @@ def read_xref_stream(f: File, offset: int, entries: Entries) -> dict[str, Any]:
     if not (isinstance(index, list) and len(index) % 2 == 0 and all(type(x) is int and x >= 0 for x in index)):
         raise Bad(N_("the cross-reference stream at byte {offset} has a bad /Index"), offset=offset)
     total = sum(index[1::2])
-    if len(entries) + total > MAX_XREF_ENTRIES:
+    if entries.total + total > MAX_XREF_ENTRIES:
         raise Bad(N_("it lists too many objects"))
     row = sum(w)
     data = decode(d, data, row, offset, rows=total)
     if len(data) < total * row:
         raise Bad(N_("the cross-reference stream at byte {offset} holds fewer entries than it lists"), offset=offset)
-    w0, w1, w2 = w
-    at = 0
-    for k in range(0, len(index), 2):
-        number = index[k]
-        for _ in range(index[k + 1]):
-            if number not in entries:
-                t = int.from_bytes(data[at : at + w0], "big") if w0 else 1
-                b = int.from_bytes(data[at + w0 : at + w0 + w1], "big")
-                c = int.from_bytes(data[at + w0 + w1 : at + row], "big")
-                if t > 2:  # §7.5.8.3 reads them as null; no writer makes them
-                    raise Bad(N_("the cross-reference stream at byte {offset} has an entry of unknown type {type}"), offset=offset, type=t)
-                entries[number] = (t, b, c) if t else (0, 0, 0)
-            number += 1
-            at += row
+    data = data[: total * row]
+    types = data[0 :: row] if w[0] == 1 else None
+    if types is not None and types.translate(None, b"\x00\x01\x02") or w[0] > 1 and any(
+            int.from_bytes(data[k : k + w[0]], "big") > 2 for k in range(0, len(data), row)):
+        # §7.5.8.3 reads them as null; no writer makes them
+        raise Bad(N_("the cross-reference stream at byte {offset} has an entry of unknown type"), offset=offset)
+    entries.add_rows([(index[k], index[k + 1]) for k in range(0, len(index), 2)], data, w)
     return d
 
 

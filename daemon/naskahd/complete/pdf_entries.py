@@ -9,6 +9,7 @@ row), not a dictionary of tuples.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Iterator
 
@@ -115,6 +116,35 @@ class _Rows:
         """The type column, one byte a row, when the stream stores it in one byte."""
         return self.data[0 :: self.row] if self.w[0] == 1 else None
 
+    def sample(self, spread: int, last: int) -> list[tuple[int, int, int]] | None:
+        """As ``_Table.sample``, by the columns of the rows (type in one byte, offsets
+        big-endian: they sort as the numbers do); None if the layout does not allow it."""
+        types = self.types()
+        if types is None:
+            return None
+        d, row, w1 = self.data, self.row, self.w[1]
+        n = len(types)
+        picked, step = [], n / spread
+        for i in range(spread):
+            k = types.find(b"\x01", int(i * step))
+            if k < 0:
+                break
+            picked.append(k)
+        best: list[bytes] = []
+        for c0 in range(0, n, 65536):
+            ks = range(c0, min(n, c0 + 65536))
+            best = sorted(best + [d[k * row + 1 : k * row + 1 + w1] for k in ks if types[k] == 1])[-last:]
+        if not best:
+            return []
+        threshold = best[0]
+        top = [k for k in range(n) if types[k] == 1 and d[k * row + 1 : k * row + 1 + w1] >= threshold][-last:]
+        out = []
+        for k in picked + top:
+            r = bisect.bisect_right(self.at, k) - 1
+            e = self._decode(k)
+            out.append((e[1], self.runs[r][0] + k - self.at[r], e[2]))
+        return out
+
     def compressed(self) -> Iterator[tuple[int, Entry]]:
         types = self.types()
         if types is not None and b"\x02" not in types:
@@ -198,8 +228,10 @@ class Entries:
     def sample_in_use(self, spread: int, last: int) -> list[tuple[int, int, int]]:
         """All in-use entries if there are at most ``spread + last``; else ``spread`` of them
         spread over the table, plus the ``last`` with the highest offsets."""
-        if len(self._parts) == 1 and isinstance(self._parts[0], _Table):
-            return self._parts[0].sample(spread, last)
+        if len(self._parts) == 1 and isinstance(self._parts[0], (_Table, _Rows)) and self.total > spread + last:
+            sample = self._parts[0].sample(spread, last)
+            if sample is not None:
+                return sample
         everything: list[tuple[int, int, int]] = []
         for e in self.in_use():
             everything.append(e)

@@ -389,3 +389,27 @@ def test_a_4_gib_sparse_tiff_is_checked_by_its_directories(tmp_path: Path) -> No
         assert not check_fd(fd, data_at + strips * strip - 1).complete
     finally:
         os.close(fd)
+
+
+# -- reasons for a person ------------------------------------------------------------------------
+def test_reasons_are_rendered_in_the_language_chosen_when_shown(fd_of) -> None:
+    from naskahd import i18n
+
+    data = pdfs.build(pdfs.page_tree(2))
+    cut = check_fd(fd_of(data), len(data) // 2)
+    repaired = check_fd(fd_of(junk_before_header(b"\xef\xbb\xbf")), len(data) + 3)
+    try:
+        i18n.setup("id")
+        assert cut.reason.startswith("PDF belum lengkap: ") and "%%EOF" in cut.reason, cut.reason
+        assert repaired.reason.startswith("PDF rusak, dibuka dengan perbaikan"), repaired.reason
+    finally:
+        i18n.setup("en")
+    assert cut.reason.startswith("PDF not complete: ") and cut.why.english() == cut.reason
+    assert repaired.note is not None and repaired.reason.startswith("damaged PDF, opened by repair")
+
+
+@pytest.mark.parametrize("tail", [b"\x1a\n1 0 obj\n<<", b"\n%comment\n", b"\nxref\n0 1", b"  12 0 o"])
+def test_what_starts_an_appended_update_is_not_junk_after_eof(tail: bytes, fd_of) -> None:
+    data = pdfs.build(pdfs.page_tree(2)) + tail
+    verdict = check_fd(fd_of(data), len(data))
+    assert not verdict.complete and "after its last %%EOF" in verdict.reason, verdict

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "daemon"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machineinfo import cpu_model  # noqa: E402
 from naskahd import complete  # noqa: E402
 
 
@@ -165,7 +166,11 @@ def main() -> int:
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    results: dict[str, object] = {"small": {}, "big": {}}
+    results: dict[str, object] = {"small": {}, "big": {}, "machine": {
+        "cpu": cpu_model(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+        "loadavg_before": os.getloadavg()[0], "baseline": args.baseline,
+        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+    }}
     ok = True
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp_s:
         tmp = Path(tmp_s)
@@ -221,9 +226,13 @@ def main() -> int:
             t_old = time.perf_counter()
             v_old = old.check(path)
             results["big"][name]["baseline"] = f"{'complete' if v_old.complete else 'refused'} in {time.perf_counter() - t_old:.3f} s"  # type: ignore[index]
+    results["machine"]["loadavg_after"] = os.getloadavg()[0]  # type: ignore[index]
     if args.json:
         print(json.dumps(results, indent=2))
     else:
+        m = results["machine"]
+        print(f"{m['cpu']} ×{m['cpus']}, Python {m['python']}, commit {m['commit']} against {m['baseline']}, "  # type: ignore[index]
+              f"load average {m['loadavg_before']:.2f} → {m['loadavg_after']:.2f}")  # type: ignore[index]
         print(f"{'file':<48} {'bytes':>10} {'baseline':>10} {'now':>10} {'ratio':>6}  result")
         for name, r in results["small"].items():  # type: ignore[union-attr]
             note = " (baseline refuses it; now repaired)" if not r["baseline_complete"] and r["repaired"] else ""

@@ -82,14 +82,15 @@ class File:
     def end_without(self, chars: bytes, limit: int) -> int:
         """Where the file ends once trailing bytes of ``chars`` are stripped, looking back at
         most ``limit`` bytes; -1 if the run is longer than that (or is the whole file)."""
-        end = self.size
+        end, step = self.size, 4096  # small first: most files end right at their marker
         while end > 0 and self.size - end < limit:
-            n = min(64 * 1024, end, limit - (self.size - end))
+            n = min(step, end, limit - (self.size - end))
             piece = self.at(end - n, n)
             kept = piece.rstrip(chars)
             if kept:
                 return end - n + len(kept)
             end -= n
+            step = min(step * 8, 256 * 1024)
         return -1
 
     def zeros_after(self, end: int, limit: int) -> bool:

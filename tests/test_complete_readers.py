@@ -149,6 +149,7 @@ WHOLE_PDFS = {
     "junk-line-after-eof": lambda: after_eof(pdfs.build(pdfs.page_tree(2)), b"this is not PDF\n"),
     "crlf-after-eof": lambda: after_eof(pdfs.build(pdfs.page_tree(2))[:-1], b"\r\n"),
     "20k-nul-after-eof": lambda: after_eof(pdfs.build(pdfs.page_tree(2)), bytes(20_000)),
+    "duplicate-eof": lambda: after_eof(pdfs.build(pdfs.page_tree(2)), b"%%EOF\n"),
     "shifted-offsets": shifted_offsets,
     "startxref-3-late": lambda: startxref_off(3),
     "startxref-2-early": lambda: startxref_off(-2),

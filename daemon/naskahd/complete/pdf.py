@@ -75,6 +75,11 @@ def _tail(f: File, header_at: int) -> tuple[int, int]:
     if junk and (len(junk.strip(PDF_WS)) > JUNK_LIMIT or _NOT_JUNK.search(junk)):
         raise Bad(N_("there is data after its last %%EOF (an update is still being appended)"))
     before = body[max(0, eof - PDF_TAIL) : eof]
+    for _ in range(8):  # a few duplicate %%EOF lines some producers add (readers skip them)
+        kept = before.rstrip(PDF_WS)
+        if not kept.endswith(b"%%EOF"):
+            break
+        before = kept[:-5]
     m = _STARTXREF.search(before, max(0, before.rfind(b"startxref") - 1))
     if m is None:
         raise Bad(N_("it ends with %%EOF, but no startxref line comes before it"))

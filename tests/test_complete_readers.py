@@ -414,3 +414,27 @@ def test_what_starts_an_appended_update_is_not_junk_after_eof(tail: bytes, fd_of
     data = pdfs.build(pdfs.page_tree(2)) + tail
     verdict = check_fd(fd_of(data), len(data))
     assert not verdict.complete and "after its last %%EOF" in verdict.reason, verdict
+
+
+@pytest.mark.parametrize("name", ["shifted-offsets", "bom-before-header", "xref-stream-self-entry-wrong", "startxref-3-late"])
+def test_a_damaged_pdf_with_a_hole_anywhere_outside_stream_data_is_incomplete(name: str, tmp_path: Path) -> None:
+    """A pre-allocated file written out of order, in a file that needs repair: 12 zero bytes
+    anywhere but inside stream data (which no check can see into) keep it incomplete."""
+    data = WHOLE_PDFS[name]()
+    streams = []
+    at = data.find(b"stream\n")
+    while at >= 0:
+        if data[at - 3 : at] != b"end":
+            streams.append((at + 7, data.index(b"endstream", at)))
+        at = data.find(b"stream\n", at + 1)
+    path = tmp_path / "holed.pdf"
+    header = data.index(b"%PDF-")
+    wrongly = []
+    for at in range(header + 5, len(data) - 12):
+        if any(s <= at and at + 12 <= e for s, e in streams):
+            continue
+        holed = data[:at] + bytes(12) + data[at + 12 :]
+        path.write_bytes(holed)
+        if check(path).complete:
+            wrongly.append(at)
+    assert wrongly == [], f"{name}: complete with a hole at {wrongly[:10]}"

@@ -26,6 +26,8 @@ Known limit: a writer that leaves a structurally complete file between pages (a 
 next page's IFD is not linked yet, a TIFF pre-allocated and written in place, or a PDF
 rewritten as incremental updates page by page) is indistinguishable from a finished one by
 content; the settle window and the open-for-write probe (``naskahd.samba``) carry that case.
+So does a hole of zeros inside a PDF's stream data, or (when no repair is needed) inside an
+object's body: the strict reading looks at headers, tables, trailers and the catalog only.
 The daemon never imports pypdf (memory and time); the tests use it, and qpdf, as oracles.
 """
 

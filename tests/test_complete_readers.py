@@ -1,6 +1,7 @@
 """Issue 16: take every whole scan that a PDF or image reader opens, and never a cut one.
 
-The corpus is made here from real writers (pypdf, Pillow, qpdf, reportlab, img2pdf) and
+The corpus is made here from real writers (pypdf, Pillow, qpdf, reportlab, img2pdf,
+Ghostscript) and
 from the damaged-but-whole variants real producers write (bytes after ``%%EOF``, offsets
 shifted, ``startxref`` a few bytes off, a ``/Prev`` loop, junk in the trailer, a sync-flushed
 xref stream, junk before ``%PDF-``; a JPEG with bytes after EOI or junk between segments, a
@@ -133,12 +134,35 @@ def img2pdf_pdf() -> bytes:
     return img2pdf.convert([encode("JPEG"), encode("JPEG")])
 
 
+GS_PAGES = b"""%!PS
+/Helvetica findfont 14 scalefont setfont
+72 720 moveto (Surat nomor 1) show showpage
+72 720 moveto (Surat nomor 2) show showpage
+"""
+
+
+def ghostscript_pdf(*options: str, source: bytes | None = None) -> bytes:
+    """Ghostscript's pdfwrite, from PostScript or re-distilling a PDF (what many scanner
+    drivers and print-to-PDF paths run)."""
+    gs = require_tool("gs")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / ("in.pdf" if source else "in.ps"), Path(tmp) / "out.pdf"
+        src.write_bytes(source or GS_PAGES)
+        out = subprocess.run([gs, "-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pdfwrite", *options,
+                              f"-sOutputFile={dst}", str(src)], capture_output=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return dst.read_bytes()
+
+
 WHOLE_PDFS = {
     "pypdf": lambda: pypdf_pdf(3),
     "pypdf-compressed": pypdf_compressed,
     "pillow-scanner": lambda: scanner_pdf(2),
     "reportlab": reportlab_pdf,
     "img2pdf": img2pdf_pdf,
+    "ghostscript": ghostscript_pdf,
+    "ghostscript-pdf-1.4": lambda: ghostscript_pdf("-dCompatibilityLevel=1.4"),
+    "ghostscript-from-scan": lambda: ghostscript_pdf(source=scanner_pdf(2)),
     "qpdf-object-streams": lambda: qpdf_rewrite(scanner_pdf(2), "--object-streams=generate"),
     "qpdf-linearized": lambda: qpdf_rewrite(pypdf_pdf(3), "--linearize"),
     "qpdf-qdf": lambda: qpdf_rewrite(pypdf_compressed(2), "--qdf"),

@@ -11,7 +11,8 @@ check the same files, alternating, in the same run:
 * a damaged PDF (offsets shifted by 4 bytes, as an editor's re-encoded binary comment
   does): the old check refuses it, the new one opens it by repair;
 * big files (bounded, never quadratic): a PDF with 500,000 objects (a classic table; the
-  same with its offsets shifted, which goes through repair; one with an xref stream) and
+  same with its offsets shifted, which goes through repair; the same with an incremental
+  update appended; one with an xref stream) and
   a 4 GiB sparse TIFF (4,096 strips of 1 MiB). Time of one call, and the peak of Python
   allocations during it (tracemalloc, a separate call). The baseline refuses the PDFs (its
   cap was 500,000 entries) and is timed once for information.
@@ -117,6 +118,19 @@ def many_objects_pdf(n: int, xref_stream: bool = False) -> bytes:
     return bytes(out)
 
 
+def with_update(base: bytes) -> bytes:
+    """``base`` with an incremental update (PDF 1.7 §7.5.6) that rewrites the catalog."""
+    prev = int(base.rsplit(b"startxref", 1)[1].split()[0])
+    size = int(base.rsplit(b"/Size ", 1)[1].split()[0])
+    out = bytearray(base)
+    at = len(out)
+    out += b"1 0 obj\n<< /Type /Catalog /Pages 2 0 R /Lang (id) >>\nendobj\n"
+    xref = len(out)
+    out += b"xref\n1 1\n%010d 00000 n \ntrailer\n<< /Size %d /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (
+        at, size, prev, xref)
+    return bytes(out)
+
+
 def shifted(data: bytes) -> bytes:
     return data.replace(b"%\xe2\xe3\xcf\xd3", "%\xe2\xe3\xcf\xd3".encode("utf-8"), 1)
 
@@ -208,6 +222,9 @@ def main() -> int:
         damaged = tmp / "big-damaged.pdf"
         damaged.write_bytes(shifted(data))
         big_cases["pdf 500,000 objects, offsets shifted (repair)"] = damaged
+        updated = tmp / "big-updated.pdf"
+        updated.write_bytes(with_update(data))
+        big_cases["pdf 500,000 objects + an incremental update"] = updated
         streamed = tmp / "big-stream.pdf"
         streamed.write_bytes(many_objects_pdf(500_000, xref_stream=True))
         big_cases["pdf 500,000 objects, xref stream"] = streamed

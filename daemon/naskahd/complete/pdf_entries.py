@@ -18,6 +18,7 @@ Entry = tuple[int, int, int]
 _DIGITS = b"0123456789"
 _ROWS20 = re.compile(rb"(?:\d{10} \d{5} [nf](?: \r| \n|\r\n|\r\r))*")
 _FREE = (0, 0, 0)
+MERGE_ABOVE = 16  # sections: up to this many are read in place, more are merged into a dictionary
 
 
 class _Table:
@@ -168,6 +169,14 @@ class _Rows:
                 yield e[1], num, e[2]
 
 
+def _count(part: _Table | _Rows | dict[int, Entry]) -> int:
+    if isinstance(part, _Table):
+        return part.count
+    if isinstance(part, _Rows):
+        return sum(c for _, c in part.runs)
+    return len(part)
+
+
 class Entries:
     """Sections newest first; ``get`` finds the newest entry of a number."""
 
@@ -198,11 +207,19 @@ class Entries:
         return None
 
     def items(self) -> Iterator[tuple[int, Entry]]:
-        """Every number's newest entry. One section: straight from its rows; a chain:
-        merged once into a dictionary (incremental updates are small, the chain is capped)."""
+        """Every number's newest entry, straight from the rows (an entry that a newer section
+        lists again is skipped); a chain of more than MERGE_ABOVE sections is merged once
+        into a dictionary instead (bounded by the chain's cap on entries)."""
         if len(self._parts) == 1:
             part = self._parts[0]
             yield from part.items()
+            return
+        if len(self._parts) <= MERGE_ABOVE:  # a big file with a few updates: no dictionary of it all
+            for i, part in enumerate(self._parts):
+                newer = self._parts[:i]
+                for num, e in part.items():
+                    if not any(p.get(num) is not None for p in newer):
+                        yield num, e
             return
         if self._merged is None:
             merged: dict[int, Entry] = {}
@@ -214,12 +231,12 @@ class Entries:
 
     def compressed(self) -> Iterator[tuple[int, Entry]]:
         """Every number whose newest entry is in an object stream."""
-        if len(self._parts) == 1 and not isinstance(self._parts[0], dict):
-            yield from self._parts[0].compressed()
-            return
-        for num, e in self.items():
-            if e[0] == 2:
-                yield num, e
+        for i, part in enumerate(self._parts):
+            newer = self._parts[:i]
+            found = part.compressed() if not isinstance(part, dict) else ((n, e) for n, e in part.items() if e[0] == 2)
+            for num, e in found:
+                if not any(p.get(num) is not None for p in newer):
+                    yield num, e
 
     def in_use(self) -> Iterator[tuple[int, int, int]]:
         if len(self._parts) == 1 and not isinstance(self._parts[0], dict):
@@ -229,13 +246,24 @@ class Entries:
             if e[0] == 1:
                 yield e[1], num, e[2]
 
+    def _sample_by_part(self, spread: int, last: int) -> list[tuple[int, int, int]]:
+        """Each section's own sample (its share of ``spread``, its ``last`` highest offsets),
+        less the entries a newer section lists again."""
+        out: list[tuple[int, int, int]] = []
+        for i, part in enumerate(self._parts):
+            newer = self._parts[:i]
+            share = max(1, spread * _count(part) // max(1, self.total))
+            sample = part.sample(share, last) if not isinstance(part, dict) else None
+            if sample is None:
+                sample = [(e[1], num, e[2]) for num, e in part.items() if e[0] == 1]
+            out += [x for x in sample if not any(p.get(x[1]) is not None for p in newer)]
+        return out
+
     def sample_in_use(self, spread: int, last: int) -> list[tuple[int, int, int]]:
         """All in-use entries if there are at most ``spread + last``; else ``spread`` of them
         spread over the table, plus the ``last`` with the highest offsets."""
-        if len(self._parts) == 1 and isinstance(self._parts[0], (_Table, _Rows)) and self.total > spread + last:
-            sample = self._parts[0].sample(spread, last)
-            if sample is not None:
-                return sample
+        if self.total > spread + last and len(self._parts) <= MERGE_ABOVE:
+            return self._sample_by_part(spread, last)
         everything: list[tuple[int, int, int]] = []
         for e in self.in_use():
             everything.append(e)

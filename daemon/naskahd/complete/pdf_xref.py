@@ -18,7 +18,7 @@ from typing import Any
 from naskahd.i18n import N_
 
 from .base import Bad, File
-from .pdf_entries import Entries, Entry, _Table
+from .pdf_entries import Entries, _Table
 from .pdf_objects import OBJ_AT, WS, Ref, decode, parse_at, read_stream
 
 MAX_XREF_SECTIONS = 1_000  # a hostile chain must not keep the check busy
@@ -106,15 +106,14 @@ def _read_table(f: File, pos: int, entries: Entries) -> dict[str, Any]:
         else:  # entries of 19 or 21 bytes (non-conforming, common enough): one by one
             block = f.at(pos, 24 * count + 24)
             at = 0
-            loose: dict[int, Entry] = {}
+            rows = []  # kept as 20-byte rows: a big table of them costs its bytes
             for _ in range(count):
                 e = _ENTRY_LOOSE.match(block, at)
                 if e is None:
                     _broken_table(block[at : at + 24], pos + at)
-                loose[number] = (1, int(e.group(1)), int(e.group(2))) if e.group(3) == b"n" else (0, 0, 0)
-                number += 1
+                rows.append(e.group(1) + b" " + e.group(2) + b" " + e.group(3) + b" \n")
                 at = e.end()
-            entries.add_dict(loose)
+            entries.add_table(number, count, b"".join(rows))
             pos += at
     trailer = parse_at(f, pos + m.end())
     if not isinstance(trailer, dict):

@@ -462,3 +462,20 @@ def test_a_damaged_pdf_with_a_hole_anywhere_outside_stream_data_is_incomplete(na
         if check(path).complete:
             wrongly.append(at)
     assert wrongly == [], f"{name}: complete with a hole at {wrongly[:10]}"
+
+
+@pytest.mark.parametrize("xref", ["table", "stream"])
+def test_a_big_file_with_an_update_is_sampled_in_each_section(xref: str, fd_of) -> None:
+    """5,000 objects, then an incremental update: each section's last objects are checked
+    (the entries are read in place per section, not merged into one dictionary)."""
+    objects = pdfs.page_tree(1)
+    objects.update({n: b"(filler %d)" % n for n in range(10, 5010)})
+    base = pdfs.build(objects, xref=xref)
+    data = bytearray(pdfs.build({1: b"<< /Type /Catalog /Pages 2 0 R /Lang (id) >>", 5010: b"(new)"}, base=base, size=5011))
+    assert check_fd(fd_of(bytes(data)), len(data)).complete
+    for victim, why in ((b"5009 0 obj", "object 5009"), (b"5010 0 obj", "")):
+        holed = bytearray(data)
+        at = holed.rindex(victim)
+        holed[at : at + 10] = bytes(10)
+        verdict = check_fd(fd_of(bytes(holed)), len(holed))
+        assert not verdict.complete and why in verdict.reason, (victim, verdict)

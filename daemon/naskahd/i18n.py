@@ -37,17 +37,16 @@ def _(message: str) -> str:
     return _translation.gettext(message)
 
 
-def N_(message: str) -> str:
-    """Marks ``message`` for translation without translating it: the text is kept as the
-    English msgid and passed through ``_`` when it is shown (scripts/update-catalogs
-    extracts ``N_("...")`` like ``_("...")``)."""
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark ``message`` for extraction; translate it where it is shown."""
     return message
 
 
-def translate(msgid: str) -> str:
-    """The translation of a msgid held in a variable: one marked with ``N_("...")`` where it
-    was written (``_()`` itself takes literals only, so that every string is extracted)."""
-    return _translation.gettext(msgid)
+def translate_if_known(text: str) -> str:
+    """``text`` translated when it is a msgid of the catalog, else as it is: for msgids
+    held in variables, marked with ``N_("...")`` where they were written (``_()`` itself
+    takes literals only, so that every string is extracted)."""
+    return _translation.gettext(text)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from naskahd.i18n import translate
+from naskahd.i18n import translate_if_known
 
 HEAD = 64 * 1024  # one read covers the header structures of almost every scan
 CHUNK = 1024 * 1024  # searches through a file read it in pieces this big: bounded memory
@@ -26,7 +26,7 @@ class Reason:
         return cls(template, tuple(sorted(params.items())))
 
     def render(self) -> str:
-        return translate(self.template).format(**dict(self.params))
+        return translate_if_known(self.template).format(**dict(self.params))
 
     def english(self) -> str:
         return self.template.format(**dict(self.params))

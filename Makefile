@@ -31,8 +31,9 @@ test: deps $(VENV)/.test-ready
 
 # Re-extract the strings, merge them into the catalogs, compile the .mo files; lists
 # Indonesian strings still to translate (tests/test_i18n.py fails until they are).
-catalogs:
-	scripts/update-catalogs
+# Babel (pybabel) does the extraction; it is in the [test] extra, not a runtime dependency.
+catalogs: $(VENV)/.test-ready
+	$(PY) scripts/update-catalogs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -82,6 +82,11 @@ recipients = {json.dumps(recipients or [])}
     )
     for sub in ("drop/masuk", "drop/keluar", "drop/dikecualikan", "archive", "state"):
         (root / sub).mkdir(parents=True, exist_ok=True)
+    from naskahd import installation
+
+    ident = installation.new_id()  # as `naskahd init` does (the configuration may be invalid on purpose)
+    for role in installation.ROLES:
+        installation.mark(root / role, role, ident)
     return cfg
 
 
@@ -193,6 +198,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condit
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{log}")
 
 
+@pytest.fixture(autouse=True)
+def _test_process_keeps_its_core_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``naskahd.cli.main`` turns core dumps off for good (hardening.py). Tests that call it
+    in-process would do that to pytest and to everything it starts later, and
+    tests/test_hardening.py could no longer tell a process that turned them off from one
+    that never had them. Subprocesses are not affected: they run the real thing."""
+    monkeypatch.setattr("naskahd.hardening.no_core_dumps", lambda: None)
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Callable[..., Path]:
     def make(**kwargs: Any) -> Path:
@@ -217,4 +231,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 
 
 def all_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    """Every file below ``folder``, but naskahd's own markers of an installation's roots."""
+    from naskahd.config import ROOT_MARKER, ROOT_OWNER
+
+    return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.name not in (ROOT_MARKER, ROOT_OWNER))

@@ -76,7 +76,7 @@ def test_keygen_encrypt_decrypt_round_trip(setup: dict) -> None:
 def test_decrypt_default_name_and_output_dir(setup: dict, tmp_path: Path) -> None:
     d: Path = setup["dir"]
     setup["plain"].rename(d / "original.pdf")
-    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"])
+    done = naskahd("decrypt", setup["enc"], "-i", setup["key"], "--passphrase-file", setup["pw"], cwd=d)
     assert done.returncode == 0, done.stderr
     assert (d / "letter.pdf").read_bytes() == (d / "original.pdf").read_bytes()
     outdir = tmp_path / "outdir"
@@ -140,7 +140,8 @@ def test_usage_errors(setup: dict) -> None:
     done = naskahd("decrypt", other, "-i", setup["key"])
     assert done.returncode == EXIT_USAGE and ".age" in done.stderr
     done = naskahd("encrypt", setup["plain"], "-r", "age1notakey")
-    assert done.returncode == EXIT_CRYPTO and "invalid recipient 'age1notakey'" in done.stderr
+    # A bad -r is a bad argument (issue 18), not a decryption failure.
+    assert done.returncode == EXIT_USAGE and "recipient 'age1notakey'" in done.stderr and "age1" in done.stderr
     done = naskahd("keygen", "-o", d / "new.key", "--plain", "--passphrase-file", setup["pw"])
     assert done.returncode == EXIT_USAGE and not (d / "new.key").exists()
     assert leftovers(d) == []
@@ -188,7 +189,7 @@ def test_not_an_age_file(setup: dict) -> None:
     d: Path = setup["dir"]
     fake = d / "scan.pdf.age"
     fake.write_bytes(b"%PDF-1.7\n" + os.urandom(5000))
-    done = naskahd("decrypt", fake, "-i", setup["key"], "--passphrase-file", setup["pw"])
+    done = naskahd("decrypt", fake, "-i", setup["key"], "--passphrase-file", setup["pw"], cwd=d)
     assert_refused(done, "scan.pdf.age", "not an age file")
     assert not (d / "scan.pdf").exists() and leftovers(d) == []
 
@@ -208,14 +209,14 @@ def test_scrypt_work_factor_above_limit(tmp_path: Path) -> None:
     high.write_bytes(blob.replace(b" 10\n", b" 23\n", 1))
     pw = tmp_path / "pw"
     pw.write_text("pw\n")
-    done = naskahd("decrypt", high, "--passphrase-file", pw)
+    done = naskahd("decrypt", high, "--passphrase-file", pw, cwd=tmp_path)
     assert_refused(done, "high.age", "work factor", "above the limit")
     assert not (tmp_path / "high").exists() and leftovers(tmp_path) == []
     # The same for a protected identity file with too high a work factor.
     key = tmp_path / "high.key"
     key.write_bytes(age.encrypt_bytes(f"{age.generate_identity()}\n".encode(), [age.ScryptRecipient(b"pw", log2n=10)])
                     .replace(b" 10\n", b" 23\n", 1))
-    done = naskahd("decrypt", high, "-i", key, "--passphrase-file", pw)
+    done = naskahd("decrypt", high, "-i", key, "--passphrase-file", pw, cwd=tmp_path)
     assert_refused(done, "high.key", "work factor")
 
 
@@ -225,12 +226,12 @@ def test_passphrase_files(tmp_path: Path) -> None:
     f.write_bytes(age.encrypt_bytes(data, [age.ScryptRecipient(b"open sesame", log2n=12)]))
     pw = tmp_path / "pw"
     pw.write_text("open sesame\n")
-    done = naskahd("decrypt", f, "--passphrase-file", pw)
+    done = naskahd("decrypt", f, "--passphrase-file", pw, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "p").read_bytes() == data
     (tmp_path / "p").unlink()
     pw.write_text("open says me\n")
-    done = naskahd("decrypt", f, "--passphrase-file", pw)
+    done = naskahd("decrypt", f, "--passphrase-file", pw, cwd=tmp_path)
     assert_refused(done, "p.age", "wrong passphrase")
     assert not (tmp_path / "p").exists() and leftovers(tmp_path) == []
 
@@ -252,9 +253,35 @@ def test_keygen_prompts_twice_on_a_terminal(tmp_path: Path) -> None:
     ids = age.parse_identity_file(key.read_bytes(), lambda: b"ketik dua kali")
     assert str(ids[0].recipient()) == recipient
     other = tmp_path / "mismatch.key"
-    code, out = run_in_pty([*argv[:-1], str(other)], [b"satu", b"dua"])
-    assert code == EXIT_USAGE and "differ" in out
+    answers = [b"dua belas huruf", b"lain sekali ya", b"dua belas huruf", b"beda lagi nih", b"x1y2z3w4v5u6", b"u6v5w4"]
+    code, out = run_in_pty([*argv[:-1], str(other)], answers)
+    assert code == EXIT_USAGE and "differ" in out and "no usable passphrase after 3 tries" in out, out
     assert not other.exists() and leftovers(tmp_path) == []
+
+
+def test_keygen_refuses_a_short_passphrase_and_asks_again(tmp_path: Path) -> None:
+    from conftest_age import run_in_pty
+
+    key = tmp_path / "short.key"
+    argv = [sys.executable, "-m", "naskahd", "keygen", "-o", str(key)]
+    code, out = run_in_pty(argv, [b"satu", b"kunci arsip kantor", b"kunci arsip kantor"])
+    assert code == 0, out
+    assert "too short: use at least 12 characters" in out, out
+    assert "offline" in out and "[encryption] recipients" in out, out
+    assert out.strip().splitlines()[-1].strip().startswith("age1")
+    ids = age.parse_identity_file(key.read_bytes(), lambda: b"kunci arsip kantor")
+    # --recipient-of prints the recipient of an existing identity, asking its passphrase.
+    code, out = run_in_pty([sys.executable, "-m", "naskahd", "keygen", "--recipient-of", str(key)], [b"kunci arsip kantor"])
+    assert code == 0, out
+    assert out.strip().splitlines()[-1].strip() == str(ids[0].recipient())
+
+
+def test_keygen_refuses_a_short_passphrase_file(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("pendek\n")
+    done = naskahd("keygen", "-o", tmp_path / "k", "--passphrase-file", pw)
+    assert done.returncode == EXIT_USAGE and "at least 12 characters" in done.stderr, done.stderr
+    assert not (tmp_path / "k").exists()
 
 
 def test_encrypt_starts_writeback_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,3 +47,15 @@ def test_ignore_globs_match_each_component_as_fnmatch_does() -> None:
         assert is_ignored(f"masuk/{name}", patterns) is expected, name
         assert is_ignored(f"{name}/inner/a.pdf", patterns) is expected, name
     assert not is_ignored("masuk/a.tmp", [])
+
+
+def test_category_folders_match_regardless_of_case() -> None:
+    """Windows users create Masuk\\ or MASUK\\ (issue 18)."""
+    from naskahd.config import _default_rules
+
+    rules = _default_rules()
+    assert classify("Masuk/scan.pdf", rules) == "inbound"
+    assert classify("MASUK/sub/scan.pdf", rules) == "inbound"
+    assert classify("Keluar/a.pdf", rules) == "outbound"
+    assert classify("DiKecualikan/a.pdf", rules) == "exempt"
+    assert classify("masukan/a.pdf", rules) is None

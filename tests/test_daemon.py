@@ -109,7 +109,10 @@ def test_files_dropped_while_stopped_are_filed_on_start(daemon_factory) -> None:
     d.stop()
     st = d.cli("status", "--json")
     assert st.returncode == 3
-    assert json.loads(st.stdout)["daemon"] == {"running": False, "pid": None, "since": None}
+    daemon = json.loads(st.stdout)["daemon"]
+    assert {k: daemon[k] for k in ("running", "pid", "since", "stopped_cleanly")} == {
+        "running": False, "pid": None, "since": None, "stopped_cleanly": True}
+    assert daemon["stopped_at"]  # when, from state/daemon.json (issue 18)
     for i in range(5):
         drop_file(d, f"masuk/offline{i}.pdf", os.urandom(500))
     assert json.loads(d.cli("status", "--json").stdout)["pending"] == 5
@@ -361,10 +364,12 @@ def test_10000_files_at_once_with_an_overflowing_inotify_queue(daemon_factory) -
     assert all_files(d.drop) == []
 
 
-def test_a_file_still_open_for_writing_is_not_taken(daemon_factory) -> None:
+@pytest.mark.parametrize("content_check", [True, False])
+def test_a_file_still_open_for_writing_is_not_taken(daemon_factory, content_check: bool) -> None:
     """Quiet and structurally unremarkable, but a writer still holds it open (as smbd does
-    for a scanner between pages): the lease probe keeps it waiting until it is closed."""
-    d = daemon_factory(settle=0.5)
+    for a scanner between pages): the lease probe keeps it waiting until it is closed.
+    The probe is its own protection: turning the content check off keeps it."""
+    d = daemon_factory(settle=0.5, content_check=content_check)
     path = d.drop / "masuk" / "held-open.bin"
     with open(path, "wb") as f:
         f.write(os.urandom(3000))

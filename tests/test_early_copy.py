@@ -64,7 +64,7 @@ def temps(cfg: config.Config) -> list[Path]:
 
 
 def wait_early(filer: Filer) -> None:
-    for early in list(filer._early.values()):
+    for early in list(filer.early._early.values()):
         early.stored.result(timeout=30)
 
 
@@ -126,9 +126,9 @@ def test_early_copies_of_changed_gone_or_left_files_are_removed(tmp_path: Path) 
     (cfg.drop / changed).write_bytes(b"a new version")
     signatures = {changed: item(cfg, changed).signature, kept: item(cfg, kept).signature}
     filer.prune_early(signatures.get)  # `gone` is no longer a candidate
-    assert len(temps(cfg)) == 1 and set(filer._early) == {kept}
+    assert len(temps(cfg)) == 1 and set(filer.early._early) == {kept}
     filer.discard_early(kept)  # e.g. moved to review
-    assert temps(cfg) == [] and filer._early == {}
+    assert temps(cfg) == [] and filer.early._early == {}
     for rel in rels:  # and at shutdown
         filer.prestore(item(cfg, rel))
     filer.close()
@@ -155,15 +155,15 @@ def test_an_early_copy_still_queued_when_due_is_made_on_the_store_threads(tmp_pa
     *large, small = rels
     busy = threading.Semaphore(0)
     release = threading.Event()
-    real = filer._store
+    real = filer.store.store
 
-    def store(it: Ready, check: bool = False, early: bool = False):  # type: ignore[no-untyped-def]
+    def store(it: Ready, check: bool = False, guard=None):  # type: ignore[no-untyped-def]
         if it.relpath in large:
             busy.release()
             release.wait(timeout=30)
-        return real(it, check, early)
+        return real(it, check, guard)
 
-    filer._store = store  # type: ignore[method-assign]
+    filer.store.store = store  # type: ignore[method-assign]
     for rel in large:
         filer.prestore(item(cfg, rel))
     filer.prestore(item(cfg, small))  # queued behind the large ones
@@ -171,7 +171,7 @@ def test_an_early_copy_still_queued_when_due_is_made_on_the_store_threads(tmp_pa
         assert busy.acquire(timeout=30)  # every early thread is taken
     clock.now = DUE
     (result,) = filer.file_batch([item(cfg, small)])
-    assert not any(filer._early[rel].stored.done() for rel in large)  # it did not wait for them
+    assert not any(filer.early._early[rel].stored.done() for rel in large)  # it did not wait for them
     assert result.outcome is Outcome.FILED
     (doc,) = documents(cfg)
     assert doc.received_at.replace(tzinfo=dt.UTC) == DUE  # copied when due
@@ -245,9 +245,9 @@ def test_no_early_copy_while_a_later_write_might_not_show_in_the_ctime(tmp_path:
         return types.SimpleNamespace(st_ctime_ns=ctime_ns)  # type: ignore[return-value]
 
     now = 1_764_550_000_500_000_000
-    assert filing._shows_later_writes(st(now - 400_000_000 + 123), now)
-    assert not filing._shows_later_writes(st(now - 10_000_000 + 123), now)  # too recent
-    assert not filing._shows_later_writes(st(now - 500_000_000), now)  # a whole second: coarse
+    assert filing.shows_later_writes(st(now - 400_000_000 + 123), now)
+    assert not filing.shows_later_writes(st(now - 10_000_000 + 123), now)  # too recent
+    assert not filing.shows_later_writes(st(now - 500_000_000), now)  # a whole second: coarse
 
 
 @pytest.mark.system

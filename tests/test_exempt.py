@@ -57,12 +57,18 @@ def test_exempt_scan_is_stored_only_as_an_age_file_the_officer_can_open(daemon_f
     (d.drop / "dikecualikan" / name).write_bytes(plaintext)
     ev = d.wait_event("document.registered")
     assert "path" not in ev  # the exempt name is withheld from the log too
+    assert "sha256" not in ev and "size" not in ev  # nor anything that confirms its content
     d.wait_event("document.encrypted")
     (doc,) = d.documents()
     assert doc["category"] == "exempt" and doc["original_name"] is None
     assert doc["agenda"].startswith("0001/D/")
     assert doc["archive_path"].endswith(doc["agenda"].replace("/", "-") + ".pdf.age")
-    assert doc["sha256"] == hashlib.sha256(plaintext).hexdigest()
+    # The register keeps only a tag keyed by the host secret, never the plain SHA-256: a
+    # holder of a candidate document cannot confirm it was filed (filing/keys.py).
+    from naskahd.filing.keys import ExemptKeys
+
+    assert doc["sha256"] != hashlib.sha256(plaintext).hexdigest()
+    assert doc["sha256"] == ExemptKeys.of(d.state).content(hashlib.sha256(plaintext).hexdigest())
     stored = d.archive / doc["archive_path"]
     assert doc["ciphertext_sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
     assert stored.read_bytes().startswith(b"age-encryption.org/v1\n-> X25519 ")
@@ -74,8 +80,10 @@ def test_exempt_scan_is_stored_only_as_an_age_file_the_officer_can_open(daemon_f
     # (the register, its WAL, the heartbeat), in any form naskahd could have written.
     needle = secret.encode()
     assert needle in plaintext
+    plain_digest = hashlib.sha256(plaintext).hexdigest().encode()
     for path, data in all_bytes_under(d.archive, d.state):
         assert needle not in data, path
+        assert plain_digest not in data, path
         assert name.encode() not in data and b"Rencana Pengamanan" not in data, path
     listed = json.loads(d.cli("list", "--json").stdout)
     assert listed[0]["original_name"] is None
@@ -125,7 +133,8 @@ def test_init_writes_recipients(tmp_path: Path, officer) -> None:
 
     assert config.load(str(root / "naskahd.toml")).recipients == (recipient,)
     bad = subprocess.run(naskahd_cmd("init", "--root", str(tmp_path / "other"), "--recipient", "age1bogus"), capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 78 and not (tmp_path / "other" / "naskahd.toml").exists()
+    # A bad --recipient is a bad argument (exit 2, issue 18), refused before anything is created.
+    assert bad.returncode == 2 and not (tmp_path / "other").exists()
 
 
 def test_exempt_duplicate_stays_inside_the_drop_folder(daemon_factory, officer) -> None:
@@ -137,3 +146,27 @@ def test_exempt_duplicate_stays_inside_the_drop_folder(daemon_factory, officer) 
     d.wait_event("document.duplicate")
     assert (d.drop / "duplikat" / "a-again.pdf").read_bytes() == b"classified letter"
     assert len(all_files(d.archive)) == 1
+
+
+def test_item8_an_exempt_item_in_review_keeps_its_name_withheld_and_only_goes_back_to_exempt(daemon_factory, officer) -> None:
+    _key, recipient = officer
+    d: Daemon = daemon_factory(recipients=[recipient], incomplete_after=0.5)
+    name = "Rahasia Operasi Nama Terlarang.pdf"
+    (d.drop / "dikecualikan" / name).write_bytes(b"%PDF-1.7\n1 0 obj\n<< >>\nendobj\n")  # cut: never complete
+    d.wait_event("document.review")
+    held = d.drop / "tinjau" / "dikecualikan" / name
+    assert held.exists(), "kept apart from ordinary review items"
+    assert not (d.drop / "tinjau" / name).exists()
+    for args in (("status",), ("status", "--json")):
+        out = d.cli(*args)
+        assert name not in out.stdout + out.stderr and "Terlarang" not in out.stdout
+        assert "dikecualikan" in out.stdout
+    info = d.status()
+    assert info["review"] == 1
+    (problem,) = [p for p in info["problems"] if "review" in p]
+    assert "dikecualikan/" in problem and "masuk" not in problem and "keluar" not in problem
+    assert "incomplete" in problem  # its reason is shown
+    assert name not in d.log_text() and "Terlarang" not in d.log_text()
+    d.stop()
+    for path, data in all_bytes_under(d.state, d.archive):
+        assert name.encode() not in data, path

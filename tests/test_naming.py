@@ -31,3 +31,17 @@ def test_numbered_variants() -> None:
     assert numbered("README", 3) == "README (3)"
     long = os.fsdecode(b"\xff" * 250 + b".pdf")
     assert len(os.fsencode(numbered(long, 12))) <= NAME_MAX
+
+
+def test_scrub_withholds_exempt_names_in_error_texts() -> None:
+    from naskahd.naming import WITHHELD, scrub
+
+    folders = (".naskahd-hold/dikecualikan", "tinjau/dikecualikan", "dikecualikan")
+    text = ("[Errno 28] No space left on device: '/srv/drop/dikecualikan/sub/Rahasia Nama.pdf'; "
+            "also dikecualikan/Lain.pdf and '/srv/drop/.naskahd-hold/dikecualikan/X y.pdf' "
+            "but not '/srv/drop/masuk/biasa.pdf'")
+    out = scrub(text, "/srv/drop", folders)
+    assert "Rahasia" not in out and "Lain" not in out and "X y" not in out
+    assert f"'/srv/drop/dikecualikan/{WITHHELD}'" in out
+    assert f"/srv/drop/.naskahd-hold/dikecualikan/{WITHHELD}" in out
+    assert "/srv/drop/masuk/biasa.pdf" in out

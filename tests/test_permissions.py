@@ -38,8 +38,13 @@ def test_unreadable_file_is_reported_and_retried_by_itself(capless) -> None:
     path.write_bytes(os.urandom(1000))
     path.chmod(0)
     ev = d.wait_event("document.failed", timeout=15)
-    assert ev["path"] == "masuk/locked.pdf" and "Permission denied" in ev["error"]
-    wait_until(lambda: any("locked.pdf" in p and "Permission denied" in p for p in d.status()["problems"]), 10, "status names it", d)
+    # The path, the user naskahd runs as and what to do (issue 18).
+    assert ev["path"] == "masuk/locked.pdf" and "permission denied for the user root" in ev["error"]
+    assert "chmod" in ev["error"]
+    wait_until(lambda: any("locked.pdf" in p and "permission denied for the user root" in p
+                           for p in d.status()["problems"]), 10, "status names it", d)
+    shown = d.cli("status", env={"LANG": "id_ID.UTF-8"}).stdout
+    assert "izin ditolak untuk pengguna root" in shown and "Permission denied" not in shown, shown
     assert d.cli("status").returncode == 1
     path.chmod(0o644)  # a person fixes it; no restart
     d.wait_event("document.registered", timeout=30)

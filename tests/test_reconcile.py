@@ -60,7 +60,7 @@ def check_invariants(cfg: config.Config, contents: dict[str, bytes]) -> list[Doc
 def test_crash_before_the_register_commit_leaves_only_orphan_temps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg, contents = setup(tmp_path)
     filer = Filer(cfg, open_register(cfg.database_url))
-    monkeypatch.setattr(filer, "_register", lambda stored: (_ for _ in ()).throw(Crash()))
+    monkeypatch.setattr(filer.entry, "register", lambda stored: (_ for _ in ()).throw(Crash()))
     with pytest.raises(Crash):
         filer.file_batch(ready(cfg, list(contents)))
     assert list(cfg.archive.rglob(durable.TEMP_PREFIX + "*"))
@@ -162,7 +162,10 @@ def test_exempt_crash_after_commit_is_finished_without_a_recorded_path(tmp_path:
     assert Filer(cfg, open_register(cfg.database_url), [officer.recipient()]).reconcile() == []
     with open_register(cfg.database_url)() as s:
         (doc,) = s.scalars(select(Document)).all()
-    assert doc.state is DocumentState.FILED and doc.source_relpath == b""
+    # The path is recorded only as a tag keyed by the host secret (filing/keys.py): no name,
+    # and no plain SHA-256 of the letter either.
+    assert doc.state is DocumentState.FILED and doc.source_relpath.startswith(b"#") and b"rahasia" not in doc.source_relpath
+    assert doc.sha256 != hashlib.sha256(letter).hexdigest()
     stored = (cfg.archive / doc.archive_path).read_bytes()
     assert hashlib.sha256(stored).hexdigest() == doc.ciphertext_sha256
     assert age.decrypt_bytes(stored, [officer]) == letter
@@ -211,14 +214,14 @@ def test_an_fsync_failure_at_the_end_of_step_1_fails_only_that_file(tmp_path: Pa
 def test_a_bug_in_one_store_registers_nothing_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg, contents = setup(tmp_path, n=4)
     filer = Filer(cfg, open_register(cfg.database_url))
-    real_store = filer._store
+    real_store = filer.store.store
 
     def store(item: Ready):  # noqa: ANN202
         if item.relpath.endswith("s2.pdf"):
             raise RuntimeError("a bug")
         return real_store(item)
 
-    monkeypatch.setattr(filer, "_store", store)
+    monkeypatch.setattr(filer.store, "store", store)
     with pytest.raises(RuntimeError, match="a bug"):
         filer.file_batch(ready(cfg, list(contents)))
     filer.close()

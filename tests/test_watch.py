@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from naskahd import watch
 from naskahd.watch import choose_mode, mount_fstype
 
 from conftest import Daemon, require_root, require_tool, write_config
@@ -64,6 +65,10 @@ def test_drop_folder_on_a_real_fuse_filesystem_is_polled_and_filed(tmp_path: Pat
         subprocess.run([mount_fuse, loop, str(drop)], check=True, capture_output=True)
         for sub in ("masuk", "keluar", "dikecualikan"):
             (drop / sub).mkdir()
+        from naskahd import config, installation
+
+        # The new disk becomes the drop folder, as `naskahd init` would have marked it.
+        installation.write_markers(config.load(str(cfg)), installation.read_marker(cfg.parent / "archive")["installation"])  # type: ignore[index]
         d = Daemon(cfg.parent, cfg).start()
         started = d.find("daemon.started")[0]
         assert started["watch_mode"] == "polling" and started["filesystem"].startswith("fuse")
@@ -165,3 +170,11 @@ def test_renames_are_reported_under_their_new_names_without_pairing(tmp_path: Pa
         assert all(isinstance(e, (Touch, Scan)) for e in seen)
     finally:
         watcher.stop()
+
+
+@pytest.mark.parametrize(("mode", "fstype", "safe"), [
+    ("inotify", "ext4", True), ("polling", "ext4", False), ("inotify", "nfs4", False),
+    ("inotify", "cifs", False), ("inotify", "smb3", False), ("auto", "fuse.sshfs", False),
+])
+def test_early_copies_are_decided_by_the_filesystem_not_only_the_mode(mode: str, fstype: str, safe: bool) -> None:
+    assert watch.early_copies_safe(mode, fstype) is safe

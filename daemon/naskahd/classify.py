@@ -18,16 +18,24 @@ def classify(relpath: str, rules: Sequence[Rule]) -> str | None:
     """The category of ``relpath`` (POSIX, relative to the drop folder), or None for review.
 
     A rule with both ``path`` and ``name`` needs both to match. ``path`` is an fnmatch
-    glob where ``*`` also crosses ``/`` (``masuk/*`` covers every subfolder of masuk).
+    glob where ``*`` also crosses ``/`` (``masuk/*`` covers every subfolder of masuk),
+    matched regardless of case: Windows users create ``Masuk`` or ``MASUK`` folders, and
+    SMB shows them so (issue 18).
     """
     name = PurePosixPath(relpath).name
+    folded = relpath.casefold()
     for rule in rules:
-        if rule.path is not None and not fnmatch.fnmatchcase(relpath, rule.path):
+        if rule.path is not None and not fnmatch.fnmatchcase(folded, _folded(rule.path)):
             continue
         if rule.name is not None and not rule.name.search(name):
             continue
         return rule.category
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _folded(pattern: str) -> str:
+    return pattern.casefold()
 
 
 def is_ignored(relpath: str, patterns: Sequence[str]) -> bool:

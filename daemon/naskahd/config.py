@@ -29,6 +29,15 @@ WATCH_MODES = ("auto", "inotify", "polling")
 # Folders inside the drop folder that naskahd itself fills; never classified.
 REVIEW_FOLDER = "tinjau"  # files a person must look at (no rule matched, incomplete, ...)
 DUPLICATES_FOLDER = "duplikat"  # files whose content is already registered
+# naskahd's private holding folder: a source is renamed here before it is removed or moved,
+# so that it can be proved to be the very file filed (filing/release.py). On the drop
+# filesystem, so exempt plaintext never leaves it; never shown on the Samba share.
+HOLD_FOLDER = ".naskahd-hold"
+# An installation's marker in each root and, in the drop and archive roots, who holds them
+# (installation.py). Never taken as scans.
+ROOT_MARKER = ".naskahd-root"
+ROOT_OWNER = ".naskahd-owner"
+INTERNAL_NAMES = frozenset({REVIEW_FOLDER, DUPLICATES_FOLDER, HOLD_FOLDER, ROOT_MARKER, ROOT_OWNER})
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,19 @@ class Config:
     def duplicates_dir(self) -> Path:
         return self.drop / DUPLICATES_FOLDER
 
+    @property
+    def hold_dir(self) -> Path:
+        return self.drop / HOLD_FOLDER
+
+    def withheld(self, text: str) -> str:
+        """``text`` with exempt letters' names withheld (naming.scrub), for logs and status."""
+        from naskahd import naming
+        from naskahd.categories import DROP_FOLDER, EXEMPT
+
+        exempt = DROP_FOLDER[EXEMPT]
+        folders = (f"{HOLD_FOLDER}/{exempt}", f"{REVIEW_FOLDER}/{exempt}", exempt)
+        return naming.scrub(text, str(self.drop), folders)
+
 
 def locate(explicit: str | None) -> Path | None:
     """The configuration file to read, or None for the embedded default."""
@@ -99,13 +121,30 @@ def load(explicit: str | None = None) -> Config:
             _("the file does not exist; run 'naskahd init --root DIR' or give --config"),
             source=str(path), key="--config", value=str(path),
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(exc), source=str(path), key="--config", value=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(_("the file is not UTF-8 text (byte {offset}); save it as UTF-8").format(offset=exc.start),
+                          source=str(path)) from None
+    except OSError as exc:
+        from naskahd.oserrors import describe
+
+        raise ConfigError(_("cannot read it: {error}").format(error=describe(exc, path)), source=str(path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(_("not valid TOML: {error}").format(error=exc), source=str(path), key="(file)") from None
+        raise ConfigError(toml_problem(exc), source=str(path)) from None
     return parse(data, source=str(path), base=path.resolve().parent)
+
+
+def toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    """``not valid TOML at line 3, column 7: Expected '=' ...``: where to look first."""
+    text = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
+    if found is None:
+        found_end = re.search(r"\s*\(at end of document\)$", text)
+        detail = text[: found_end.start()] if found_end else text
+        return _("not valid TOML at the end of the file: {error}").format(error=detail)
+    return _("not valid TOML at line {line}, column {column}: {error}").format(
+        line=found.group(1), column=found.group(2), error=text[: found.start()])
 
 
 class _Reader:
@@ -114,7 +153,7 @@ class _Reader:
     def __init__(self, source: str, prefix: str, table: Any) -> None:
         self.source, self.prefix = source, prefix
         if not isinstance(table, dict):
-            self.fail(prefix, table, _("must be a table"))
+            self.fail(prefix, table, _("must be a section such as [watch], not a single value"))
         self.table = dict(table)
 
     def fail(self, key: str, value: object, reason: str) -> None:
@@ -127,11 +166,8 @@ class _Reader:
         if name not in self.table:
             return default
         value = self.table.pop(name)
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            self.fail(self.key(name), value, _("must be a number"))
-        if not isinstance(value, kind):
-            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            self.fail(self.key(name), value, _("must be of type {kind}").format(kind=expected))
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            self.fail(self.key(name), value, _expected(kind, default))
         return value
 
     def take_str_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -146,6 +182,24 @@ class _Reader:
     def finish(self) -> None:
         for name, value in self.table.items():
             self.fail(self.key(name), value, _("unknown key (check its spelling)"))
+
+
+def _expected(kind: type | tuple[type, ...], default: Any) -> str:
+    """What a value of ``kind`` looks like, in plain words, with an example."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if float in kinds:
+        return _("must be a number such as {example}").format(example=default if default is not None else 2.5)
+    if int in kinds:
+        return _("must be a whole number such as {example}").format(example=default if default is not None else 60)
+    if bool in kinds:
+        return _("must be true or false (without quotes)")
+    if str in kinds:
+        return _("must be text in double quotes, such as \"{example}\"").format(example=default or "drop")
+    if list in kinds:
+        return _("must be a list in square brackets, such as [\"a\", \"b\"]")
+    if dict in kinds:
+        return _("must be a section such as [watch], not a single value")
+    return _("has the wrong kind of value")
 
 
 def _positive(r: _Reader, name: str, default: float) -> float:
@@ -165,8 +219,15 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
     folders = {"paths.drop": drop, "paths.archive": archive, "paths.state": state}
     for key_a, a in folders.items():
         for key_b, b in folders.items():
-            if key_a < key_b and (a == b or a in b.parents or b in a.parents):
-                top.fail(key_b, str(b), _("must not be inside or equal to {other}").format(other=key_a))
+            if key_a >= key_b:
+                continue
+            if a == b:
+                top.fail(key_b, str(b), _("must not be the same folder as {other}").format(other=key_a))
+            # Stated the right way round: the one inside is the one named.
+            inner, outer = (key_a, key_b) if b in a.parents else (key_b, key_a) if a in b.parents else (None, None)
+            if inner is not None:
+                top.fail(inner, str(folders[inner]), _("must not be inside {other} ({path})").format(
+                    other=outer, path=folders[outer]))
 
     office = _Reader(source, "office", top.take("office", dict, {}))
     office_name = office.take("name", str, "")
@@ -212,19 +273,11 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
 
 
 def _check_recipient(r: _Reader, key: str, text: str) -> None:
-    from naskahd import age  # the age module has no other dependency; imported late for start-up RSS
-    from naskahd.errors import AgeError
+    from naskahd import recipients  # imports the age module late, for start-up RSS
 
-    if text.strip().upper().startswith("AGE-SECRET-KEY-"):
-        # Never echo a secret back into logs or a terminal.
-        r.fail(key, "AGE-SECRET-KEY-1…", _(
-            "this is a private key, which must never be on this host: put the officer's public key "
-            "(age1...) here, and remove this private key from the file"
-        ))
-    try:
-        age.parse_recipient(text)
-    except AgeError as exc:
-        r.fail(key, text, exc.render())
+    why = recipients.problem(text)
+    if why is not None:
+        r.fail(key, recipients.shown(text), why)  # a secret key is never echoed back
 
 
 def _parse_rules(top: _Reader, raw: list[Any]) -> tuple[Rule, ...]:

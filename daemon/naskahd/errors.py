@@ -8,7 +8,7 @@ stops a restart loop on a broken configuration.
 
 from __future__ import annotations
 
-from naskahd.i18n import _
+from naskahd.i18n import N_, _
 
 # Exit codes (documented in README; tests/test_exit_codes.py pins them).
 EXIT_OK = 0
@@ -22,7 +22,7 @@ EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 class NaskahdError(Exception):
     """Base of every error meant for a person. ``message`` is a template."""
 
-    message = "{detail}"
+    message = N_("{detail}")
     exit_code = EXIT_ATTENTION
 
     def __init__(self, detail: str = "", **kwargs: object) -> None:
@@ -40,11 +40,22 @@ class UsageError(NaskahdError):
 class ConfigError(NaskahdError):
     """The configuration is invalid: names the file, the key, the value and the reason."""
 
-    message = "configuration error in {source}: {key} = {value}: {detail}"
+    message = N_("configuration error in {source}: {key} = {value}: {detail}")
+    # An error in the file as a whole (it cannot be read, it is not TOML): no key, no value.
+    file_message = N_("configuration error in {source}: {detail}")
+    # A key that is missing (no value to show).
+    key_message = N_("configuration error in {source}: {key}: {detail}")
     exit_code = EXIT_CONFIG
 
-    def __init__(self, detail: str, *, source: str, key: str, value: object = "") -> None:
-        super().__init__(detail, source=source, key=key, value=repr(value) if value != "" else "-")
+    def __init__(self, detail: str, *, source: str, key: str | None = None, value: object = "") -> None:
+        super().__init__(detail, source=source, key=key, value=repr(value) if value != "" else None)
+
+    def render(self) -> str:
+        if self.kwargs.get("key") is None:
+            return _(self.file_message).format(**self.kwargs)
+        if self.kwargs.get("value") is None:
+            return _(self.key_message).format(**self.kwargs)
+        return super().render()
 
 
 class RegisterError(NaskahdError):
@@ -58,4 +69,4 @@ class AgeError(NaskahdError):
 
 
 class AlreadyRunning(NaskahdError):
-    message = "another naskahd is already running for {state} (pid {pid}); stop it first"
+    message = N_("another naskahd is already running for {state} (pid {pid}); stop it first")

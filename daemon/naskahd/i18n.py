@@ -2,6 +2,15 @@
 
 ``_`` looks the translation up at call time, so modules can import it before
 ``setup()`` picks the language from ``--lang`` or the locale (``LANG=id_ID.UTF-8``).
+
+``N_("...")`` only marks a string for extraction (``make catalogs``, pybabel's keyword
+``N_``): error templates and tables of reasons are written with it and translated with
+``_()`` when they are shown. argparse's own text (``usage:``, ``options:``, its error
+lines) is translated too: :func:`setup` points argparse's gettext at this catalog, and
+the msgids are listed in ``naskahd/cli/argparse_text.py``.
+
+With ``$NASKAHD_I18N_MISSING`` set to a file, every msgid looked up in a language other
+than English that the catalog lacks is appended to that file (tests/test_i18n.py).
 """
 
 from __future__ import annotations
@@ -15,39 +24,80 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("id", "en")
 
 _translation: gettext.NullTranslations = gettext.NullTranslations()
+_code = "en"
+
+
+def normalize(lang: str) -> str:
+    """``id_ID.UTF-8`` → ``id``."""
+    return lang.split(".")[0].split("@")[0].split("_")[0].split("-")[0].lower()
+
+
+def from_environment() -> str | None:
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            return value.split(":")[0]
+    return None
 
 
 def setup(lang: str | None = None) -> str:
-    """Choose the catalog: ``lang`` if given, else the environment's locale."""
-    global _translation
-    if lang is None:
-        for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-            value = os.environ.get(var)
-            if value:
-                lang = value.split(":")[0]
-                break
-    code = (lang or "en").split(".")[0].split("_")[0].lower()
+    """Choose the catalog: ``lang`` if given, else the environment's locale (an unknown
+    language there means English; an unknown ``--lang`` is refused by the command line)."""
+    global _translation, _code
+    code = normalize(lang or from_environment() or "en")
     if code not in LANGUAGES:
         code = "en"
     _translation = gettext.translation(DOMAIN, LOCALE_DIR, languages=[code], fallback=True)
+    _code = code
+    _install_argparse()
     return code
 
 
+def language() -> str:
+    return _code
+
+
+def _record_missing(message: str) -> None:
+    path = os.environ.get("NASKAHD_I18N_MISSING")
+    if not path or _code == "en":
+        return
+    catalog = getattr(_translation, "_catalog", {})
+    if message not in catalog and message:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(message.replace("\\", "\\\\").replace("\n", "\\n") + "\n")
+        except OSError:
+            pass
+
+
 def _(message: str) -> str:
+    if _code != "en":
+        _record_missing(message)
     return _translation.gettext(message)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
-    """Mark ``message`` for extraction; translate it where it is shown."""
+    """Mark ``message`` for extraction; translate it with ``_()`` where it is shown."""
     return message
 
 
-def translate_if_known(text: str) -> str:
-    """``text`` translated when it is a msgid of the catalog, else as it is: for msgids
-    held in variables, marked with ``N_("...")`` where they were written (``_()`` itself
-    takes literals only, so that every string is extracted)."""
-    return _translation.gettext(text)
-
-
 def ngettext(singular: str, plural: str, n: int) -> str:
+    if _code != "en":
+        catalog = getattr(_translation, "_catalog", {})
+        if (singular, 0) not in catalog:
+            _record_missing(singular)
     return _translation.ngettext(singular, plural, n)
+
+
+def _install_argparse() -> None:
+    """argparse calls the module globals ``_`` and ``ngettext`` at run time."""
+    import argparse
+
+    argparse._ = _  # type: ignore[attr-defined]
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]
+
+
+def translate_if_known(text: str) -> str:
+    """``text`` translated when it is a msgid of the catalog, else as it is (stored plain
+    text from before reasons had codes, or a detail that is not a message)."""
+    return _translation.gettext(text)

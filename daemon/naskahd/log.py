@@ -6,21 +6,36 @@ interface for operators' alerting, so change them only with a note in docs/.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
+from datetime import tzinfo
 from typing import Any
 
 import structlog
 
 
-def setup(*, json: bool | None = None, level: int = logging.INFO, stream: Any = None) -> None:
+def _office_time(timezone: tzinfo) -> Any:
+    """Console lines carry the office's local time, as `status` shows it (JSON stays UTC)."""
+
+    def stamp(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event_dict["timestamp"] = dt.datetime.now(timezone).strftime("%Y-%m-%d %H:%M:%S %Z")
+        return event_dict
+
+    return stamp
+
+
+def setup(*, json: bool | None = None, level: int = logging.INFO, stream: Any = None,
+          timezone: tzinfo | None = None) -> None:
     stream = stream or sys.stderr
     if json is None:
         json = not stream.isatty()
+    stamper = (structlog.processors.TimeStamper(fmt="iso", utc=True) if json or timezone is None
+               else _office_time(timezone))
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        stamper,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]

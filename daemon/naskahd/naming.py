@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from naskahd.i18n import N_
+
 NAME_MAX = 255  # bytes, ext4/NTFS/exFAT alike
 _SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,5}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -68,7 +70,7 @@ def numbered(name: str, n: int) -> str:
 # Exempt letters' names are never written in plaintext to the register, the state folder
 # or the log: they can reveal the subject. Where a path must be recorded or shown, its
 # file name is withheld (the drop folder itself still holds the file, for a person to see).
-WITHHELD = "[name withheld]"
+WITHHELD = N_("[name withheld]")  # logs keep it in English; people see _(WITHHELD)
 
 
 def recorded_relpath(relpath: str, *, exempt: bool) -> bytes:
@@ -89,3 +91,18 @@ def name_key(name: str) -> str:
     import hashlib
 
     return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def scrub(text: str, drop: str, exempt_folders: tuple[str, ...]) -> str:
+    """``text`` (an error message, a problem) with every exempt letter's path in it cut to
+    its folder: ``/srv/drop/dikecualikan/Rahasia.pdf`` → ``/srv/drop/dikecualikan/[name withheld]``.
+
+    Error texts from the OS, SQLite or a library carry full paths; they go through here
+    before they reach a log, ``status`` or a problem list. ``exempt_folders``: the
+    drop-relative folders whose files are exempt (the exempt drop folder, and where exempt
+    items wait: the holding folder's and review's copies of it).
+    """
+    for folder in exempt_folders:
+        for prefix in (f"{drop.rstrip('/')}/{folder}/", f"{folder}/"):
+            text = re.sub(re.escape(prefix) + r"[^'\"\n]+", prefix.replace("\\", "\\\\") + WITHHELD, text)
+    return text

@@ -18,33 +18,37 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from naskahd import complete, durable, naming, samba, watch
+from sqlalchemy import select
+
+from naskahd import complete, durable, installation, naming, reasons, samba, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.i18n import _
 from naskahd.log import get_logger
-from naskahd.register import open_register
+from naskahd.progress import Progress
+from naskahd.register import Document, DocumentState, space_problem
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 
 BATCH = 64  # files per register transaction: small enough that a burst's first files are not kept waiting
 HEARTBEAT_SECONDS = 0.5  # at most this often; written only when something changed (or every 30 s)
+HALF_DONE_RETRY_SECONDS = 10  # a batch stopped half-way (Daemon._finish) is finished again at most this often
 
+# Reason codes (naskahd.reasons): stored as codes, rendered in the reader's language.
 _ODD_TYPES: list[tuple[Callable[[int], bool], str]] = [
-    (stat.S_ISLNK, "a symbolic link (never followed): put the file itself in the drop folder"),
-    (stat.S_ISFIFO, "a named pipe (never opened): only scans can be filed"),
-    (stat.S_ISSOCK, "a socket (never opened): only scans can be filed"),
-    (stat.S_ISCHR, "a device node (never opened): only scans can be filed"),
-    (stat.S_ISBLK, "a device node (never opened): only scans can be filed"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
 ]
 
 
 def make_tree(config: Config) -> None:
-    """The folders of SOP step 2: drop subfolders per category, archive, state."""
-    for folder in (config.drop, config.archive, config.state):
-        durable.makedirs(folder)
+    """The drop subfolders per category (SOP step 2) inside existing roots; the roots
+    themselves are made only by ``init`` (installation.py)."""
     for name in DROP_FOLDER.values():
         durable.makedirs(config.drop / name)
 
@@ -71,6 +75,13 @@ class Daemon:
         self._heartbeat_due = 0.0
         self._heartbeat_written = 0.0
         self._last_heartbeat: dict[str, Any] = {}
+        self.progress = Progress(self.log)
+        # A batch that stopped half-way (Daemon._finish): (scans, why), shown by `status`
+        # until its rows are finished (_retry_half_done) or the next start reconciles them.
+        self.half_done: tuple[int, str] | None = None
+        self._half_done_retry = 0.0
+        self._disk_full = False  # the state disk is full (register.space_problem): logged once
+        self._heartbeat_error: str | None = None
 
     # -- signals: record only ------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -82,16 +93,18 @@ class Daemon:
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, ready_callback: Callable[[], None] | None = None) -> int:
+        sessions = installation.open_checked(self.config, create=True)
         make_tree(self.config)
         lock = InstanceLock(self.config.state)
         lock.acquire()
+        roots = None
         try:
+            roots = installation.lock_roots(self.config)
             self._install_signals()
-            sessions = open_register(self.config.database_url)
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
             watcher = watch.Watcher(self.config, self.events)
-            if watcher.mode == "polling":
+            if not watch.early_copies_safe(watcher.mode, watcher.fstype):
                 self.settler.early_fraction = None  # see Settler.early_fraction
             watcher.start()
             self.log.info(
@@ -109,9 +122,14 @@ class Daemon:
             finally:
                 watcher.stop()
                 self.filer.close()
-                write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
+                try:
+                    write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
+                except OSError as exc:  # a full state disk must not turn a clean stop into a crash
+                    self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
                 self.log.info("daemon.stopped", pid=os.getpid())
         finally:
+            if roots is not None:
+                roots.release()
             lock.release()
         return 0
 
@@ -132,7 +150,9 @@ class Daemon:
             self._drain_events()
             self._copy_early()
             self._process_due()
+            self._retry_half_done()
             self._heartbeat()
+            self.progress.tick(len(self.settler), time.monotonic())
             self._wait()
 
     def _wait(self) -> None:
@@ -163,6 +183,8 @@ class Daemon:
             for rel, st in watch.scan(self.config, path):
                 self.settler.touch(rel, Signature.of(st), now)
                 count += 1
+                if count % 1000 == 0 and hasattr(self, "watcher"):  # a long scan: `status` sees it grow
+                    self._heartbeat()
             self.log.debug("drop.scanned", path=path, reason=reason, entries=count)
             if reason not in ("periodic", "folder appeared"):
                 self.log.info("drop.scanned", reason=reason, entries=count)
@@ -225,6 +247,7 @@ class Daemon:
                 self._drain_events()  # keep the queue short during a burst
                 self._copy_early()
                 self._heartbeat()
+                self.progress.tick(len(self.settler), time.monotonic())
         finally:
             if pending is not None:  # only if an exception is on its way out
                 self._finish(pending)
@@ -235,10 +258,38 @@ class Daemon:
         except Exception as exc:  # e.g. the register's disk is full at the final commit
             # Whatever the batch left half-done is a STAGED row; seeing the same scan
             # again finishes that row (filing.Filer._is_unfinished), never refiles it.
-            self.log.error("filing.batch_failed", error=str(exc), files=len(batch.items))
-            results = [Result(item, Outcome.FAILED, str(exc)) for item in batch.items]
+            error = self.config.withheld(str(exc))
+            self.log.error("filing.batch_failed", error=error, files=len(batch.items))
+            results = [Result(item, Outcome.FAILED, error) for item in batch.items]
+            # Its sources may already be gone (a failed final commit): the scans would not
+            # come back, so `status` says so until _retry_half_done finishes the rows.
+            before = self.half_done[0] if self.half_done else 0
+            self.half_done = (before + len(batch.items), self.config.withheld(_reason(exc)))
+            self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
         for result in results:
             self._after(result)
+
+    def _retry_half_done(self) -> None:
+        """Finish the rows a batch that stopped half-way left STAGED, as start-up
+        reconciliation does. Called between batches: no batch is in flight, so every
+        STAGED row is such a leftover. At most every HALF_DONE_RETRY_SECONDS, and only
+        while the register's disk has room."""
+        if self.half_done is None or time.monotonic() < self._half_done_retry:
+            return
+        self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
+        if space_problem(self.config.database_url) is not None:
+            return
+        try:
+            with self.filer.sessions() as session:
+                rows = session.scalars(select(Document).where(Document.state == DocumentState.STAGED)).all()
+            outcomes = [self.filer.reconciler.finish(doc) for doc in rows]
+        except Exception as exc:  # the register still cannot be written
+            self.log.warning("filing.finish_retry_failed", error=_reason(exc))
+            return
+        # What only a person can settle stays a problem until the next start reconciles it.
+        self.problems += [o for o in outcomes if isinstance(o, str) and o not in self.problems]
+        self.log.info("filing.half_done_finished", documents=len(rows))
+        self.half_done = None
 
     def _examine(self, cand: Candidate, now: float) -> Ready | None:
         """Settle, check content, classify. Returns a Ready item, or None (waits, review, gone)."""
@@ -250,35 +301,36 @@ class Daemon:
             self._forget(rel)
             return None
         except OSError as exc:
-            self._failed(cand, _("cannot look at it: {error}").format(error=exc.strerror), now)
+            self._failed(cand, reasons.encode("cannot_look", error=reasons.os_error(exc, self._where(rel))), now)
             return None
         if stat.S_ISDIR(st.st_mode):
             self._forget(rel)
             self.events.put(watch.Scan(str(path), "folder appeared"))
             return None
-        for test, why in _ODD_TYPES:
+        for test, code in _ODD_TYPES:
             if test(st.st_mode):
-                self._review(rel, _(why))
+                self._review(rel, reasons.encode(code), st)
                 return None
         if self.settler.observe(cand, Signature.of(st), now) is Verdict.WAIT:
             return None
         category = classify(rel, self.config.rules)
         if category is None:
-            self._review(rel, _("no rule matches its folder or name: move it into masuk/, keluar/ or dikecualikan/"))
+            self._review(rel, reasons.encode("no_rule"), st)
             return None
         try:
             kind, reason = self._completeness(path, st.st_size, self.filer.early_check(rel, cand.signature))
         except OSError as exc:
-            self._failed(cand, _("cannot read it: {error}").format(error=exc.strerror), now)
+            self._failed(cand, reasons.encode("cannot_read", error=reasons.os_error(exc, self._where(rel))), now)
             return None
         if reason is not None:
             if self.settler.incomplete(cand, reason, now) is Verdict.GIVE_UP:
-                self._review(rel, _("still incomplete after {seconds:g} s: {reason}").format(seconds=self.config.incomplete_after_seconds, reason=reason))
+                self._review(rel, reasons.encode("still_incomplete", seconds=self.config.incomplete_after_seconds,
+                                                 reason=reasons.nested(reason)), st)
             else:
-                self.log.debug("document.incomplete", path=self._shown(rel), reason=reason)
+                self.log.debug("document.incomplete", path=self._shown(rel), reason=reasons.render(reason))
             return None
         if category == EXEMPT and not self.filer.recipients:
-            self._hold(cand, self.config.recipient_problem or "")
+            self._hold(cand, reasons.encode("no_recipient_short"))
             return None
         return Ready(rel, category, cand.signature or Signature.of(st), kind)
 
@@ -289,21 +341,22 @@ class Daemon:
         early copy (filing.Filer.early_check); the bytes are not read again.
         """
         if size == 0:
-            return None, _("the file is empty (0 bytes): scan the letter again")
-        if not self.config.content_check:
-            return None, None
-        in_use = _("a program or a scanner still has it open for writing")
-        try:
-            verdict = known or complete.check(path)
-        except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
-            return None, in_use
-        if not verdict.complete:
-            return verdict.kind, verdict.reason
+            return None, reasons.encode("empty")
+        in_use = reasons.encode("in_use")
+        kind = None
+        if self.config.content_check:  # the content check and the writer probe are separate protections
+            try:
+                verdict = known or complete.check(path)
+            except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
+                return None, in_use
+            if not verdict.complete:
+                return verdict.kind, verdict.reason
+            kind = verdict.kind
         # Whole by its content, but a writer (an SMB client through smbd, or a local
         # program) may still hold it open: a TIFF between pages looks finished too.
         if samba.open_for_write(path) is True:
-            return verdict.kind, in_use
-        return verdict.kind, None
+            return kind, in_use
+        return kind, None
 
     # -- outcomes ------------------------------------------------------------------------------
     def _after(self, result: Result) -> None:
@@ -312,6 +365,16 @@ class Daemon:
         now = time.monotonic()
         if result.outcome in (Outcome.FILED, Outcome.DUPLICATE, Outcome.STUCK, Outcome.GONE):
             self._forget(rel)
+            self.progress.taken()
+            # A new file under the same name (a rewrite that arrived while the batch ran):
+            # its event was folded into the candidate just forgotten, so look at it now
+            # rather than at the next periodic scan.
+            try:
+                st = os.lstat(self.config.drop / rel)
+            except OSError:
+                return
+            if not stat.S_ISDIR(st.st_mode):
+                self.settler.touch(rel, Signature.of(st), now)
         elif result.outcome is Outcome.CHANGED and cand is not None:
             self.log.info("document.changed", path=self._shown(rel), detail=result.detail)
             self.settler.restart(cand, now)
@@ -322,7 +385,12 @@ class Daemon:
 
     def _shown(self, rel: str) -> str:
         """``rel`` for logs and status: an exempt letter's file name is withheld."""
-        return naming.shown_relpath(rel, exempt=classify(rel, self.config.rules) == EXEMPT)
+        return naming.shown_relpath(rel, exempt=self._exempt(rel))
+
+    def _where(self, rel: str) -> Path:
+        """The path an OS error names: an exempt letter's folder only, never its name."""
+        path = self.config.drop / rel
+        return path.parent if self._exempt(rel) else path
 
     def _forget(self, rel: str) -> None:
         self.settler.forget(rel)
@@ -332,23 +400,30 @@ class Daemon:
 
     def _hold(self, cand: Candidate, why: str) -> None:
         if cand.relpath not in self.held:
-            self.log.warning("document.held", path=self._shown(cand.relpath), reason=why)
+            self.log.warning("document.held", path=self._shown(cand.relpath), reason=reasons.render(why))
         self.held[cand.relpath] = why
         self.settler.hold(cand)
 
     def _failed(self, cand: Candidate, why: str, now: float) -> None:
         delay = self.settler.retry_later(cand, now)
-        self.failing[cand.relpath] = why
-        self.log.warning("document.failed", path=self._shown(cand.relpath), error=why, retry_in=round(delay, 1), attempts=cand.failures)
+        self.failing[cand.relpath] = why = self.config.withheld(why)
+        self.log.warning("document.failed", path=self._shown(cand.relpath), error=reasons.render(why), retry_in=round(delay, 1), attempts=cand.failures)
 
-    def _review(self, rel: str, why: str) -> None:
+    def _exempt(self, rel: str) -> bool:
+        """Is ``rel`` an exempt letter, or in the exempt drop folder whatever the rules say?
+        Either way its name is withheld and it is kept apart in review."""
+        return rel.split("/", 1)[0] == DROP_FOLDER[EXEMPT] or classify(rel, self.config.rules) == EXEMPT
+
+    def _review(self, rel: str, why: str, st: os.stat_result) -> None:
         try:
-            self.filer.to_review(rel, why, exempt=classify(rel, self.config.rules) == EXEMPT)
+            self.filer.to_review(rel, why, Signature.of(st), exempt=self._exempt(rel))
         except OSError as exc:
             cand = self.settler.candidates.get(rel)
             if cand is not None:
-                self._failed(cand, _("cannot move it to review: {error}").format(error=exc.strerror), time.monotonic())
+                self._failed(cand, reasons.encode("cannot_move_to_review", error=reasons.os_error(exc, self._where(rel))), time.monotonic())
             return
+        except Exception as exc:  # moved, but the register could not record why (its disk is full)
+            self.log.error("review.record_failed", path=self._shown(rel), error=_reason(exc))
         self._forget(rel)
 
     # -- heartbeat for `status` ----------------------------------------------------------------
@@ -359,26 +434,63 @@ class Daemon:
         self._heartbeat_due = now + HEARTBEAT_SECONDS
         # Early copies of files that changed since (or went without an event) are thrown away.
         self.filer.prune_early(lambda rel: c.signature if (c := self.settler.candidates.get(rel)) else None)
-        problems = list(self.problems)
+        problems = self._state_problems() + list(self.problems)
+        # Stored as codes (naskahd.reasons): `status` renders them in its reader's language.
         problems += [
-            _("cannot file {path}: {error} (retrying)").format(path=self._shown(p), error=e)
+            reasons.encode("cannot_file", path=self._shown(p), error=reasons.nested(e))
             for p, e in sorted(self.failing.items())[:20]
         ]
         held = sorted(self.held)
         if held:
-            problems.append(_("{n} exempt scan(s) wait in the drop folder: {why}").format(n=len(held), why=next(iter(self.held.values()))))
+            problems.append(reasons.encode("exempt_waiting", n=len(held), why=reasons.nested(next(iter(self.held.values())))))
         waiting = [
             {"path": self._shown(c.relpath), "reason": c.incomplete}
             for c in list(self.settler.candidates.values())[:200] if c.incomplete
         ]
+        problems = [self.config.withheld(p) for p in problems]  # error texts carry paths
         data = {
             "running": True, "pid": os.getpid(), "since": self.since.isoformat(timespec="seconds"),
             "watch_mode": self.watcher.mode, "filesystem": self.watcher.fstype,
             "pending": len(self.settler), "waiting": waiting, "problems": problems,
         }
         if data != self._last_heartbeat or now >= self._heartbeat_written + 30:
-            write_heartbeat(self.config.state, {**data, "heartbeat": _iso_now()})
+            try:
+                write_heartbeat(self.config.state, {**data, "heartbeat": _iso_now()})
+            except OSError as exc:  # not even in place (state.write_heartbeat): keep running, retry
+                if self._heartbeat_error is None:
+                    self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
+                self._heartbeat_error = exc.strerror
+                return
+            self._heartbeat_error = None
             self._last_heartbeat, self._heartbeat_written = data, now
+
+    def _state_problems(self) -> list[str]:
+        """The state disk's trouble, first (state.write_heartbeat keeps the first problems
+        when a heartbeat rewritten in place must be cut)."""
+        problems: list[str] = []
+        full = space_problem(self.config.database_url)
+        if (full is not None) != self._disk_full:
+            self._disk_full = full is not None
+            if full is not None:
+                self.log.error("state.disk_full", folder=str(self.config.state), problem=full)
+            else:
+                self.log.info("state.disk_space_back", folder=str(self.config.state))
+        if full is not None:
+            problems.append(_(
+                "naskahd keeps running, but the disk of its state folder {folder} is full: scans that "
+                "cannot be registered wait in the drop folder; free space on that disk"
+            ).format(folder=self.config.state))
+        if self.half_done is not None:
+            problems.append(_(
+                "filing of {n} scan(s) stopped half-way ({error}): naskahd finishes them as soon as the "
+                "register can be written again, or at its next start; do not drop them again"
+            ).format(n=self.half_done[0], error=self.half_done[1]))
+        return problems
+
+
+def _reason(exc: BaseException) -> str:
+    """An error's own words: a database error without the SQL statement and its parameters."""
+    return str(getattr(exc, "orig", None) or exc)
 
 
 def _iso_now() -> str:

@@ -2,13 +2,20 @@
 
 Lock: ``state/naskahd.lock``, held with flock for the daemon's whole life. Whoever can
 take it knows no daemon runs, even after a SIGKILL (the kernel drops the lock).
+
+Heartbeat: ``state/daemon.json``, written whole (temp file, rename) and padded with
+spaces to ``HEARTBEAT_ROOM`` bytes, so that it always owns that much disk. When the state
+disk is full, a new file cannot be written, and the heartbeat is rewritten in place
+within the blocks it owns: ``status`` still learns what the daemon has to say.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +24,7 @@ from naskahd.errors import AlreadyRunning
 
 LOCK_NAME = "naskahd.lock"
 HEARTBEAT_NAME = "daemon.json"
+HEARTBEAT_ROOM = 4096  # bytes the heartbeat file keeps allocated for in-place rewrites
 
 
 class InstanceLock:
@@ -55,11 +63,58 @@ def daemon_running(state: Path) -> bool:
 
 
 def write_heartbeat(state: Path, data: dict[str, Any]) -> None:
-    durable.write_bytes(state / HEARTBEAT_NAME, json.dumps(data, ensure_ascii=False).encode(), overwrite=True, mode=0o644)
+    """Write the heartbeat; on a full disk (ENOSPC, EDQUOT) rewrite it in place instead.
+    OSError when neither works."""
+    path = state / HEARTBEAT_NAME
+    body = json.dumps(data, ensure_ascii=False).encode()
+    try:
+        durable.write_bytes(path, body.ljust(HEARTBEAT_ROOM), overwrite=True, mode=0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not _rewrite_in_place(path, data):
+            raise
+
+
+def _rewrite_in_place(path: Path, data: dict[str, Any]) -> bool:
+    """Overwrite the heartbeat file within its size (blocks it already owns: no new block
+    is needed); what does not fit is cut (``waiting``, then later problems). False when
+    there is no file or not even the shortest form fits."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        room = os.fstat(fd).st_size
+        for shorter in _shorter(data):
+            body = json.dumps(shorter, ensure_ascii=False).encode()
+            if len(body) <= room:
+                os.pwrite(fd, body.ljust(room), 0)
+                try:
+                    os.fdatasync(fd)
+                except OSError:
+                    pass  # the bytes are in the page cache, where `status` reads them
+                return True
+        return False
+    finally:
+        os.close(fd)
+
+
+def _shorter(data: dict[str, Any]) -> list[dict[str, Any]]:
+    problems = list(data.get("problems", []))
+    forms = [data, {**data, "waiting": []}]
+    forms += [{**data, "waiting": [], "problems": problems[:n]} for n in (3, 1, 0) if n < len(problems)]
+    return forms
 
 
 def read_heartbeat(state: Path) -> dict[str, Any]:
-    try:
-        return dict(json.loads((state / HEARTBEAT_NAME).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return {}
+    """The heartbeat, or {} when there is none or it cannot be read. An in-place rewrite
+    (see write_heartbeat) caught half-way does not parse: it is read again."""
+    for attempt in range(3):
+        try:
+            value = json.loads((state / HEARTBEAT_NAME).read_bytes())  # the padding is JSON whitespace
+        except OSError:
+            return {}
+        except ValueError:
+            time.sleep(0.01 * (attempt + 1))
+            continue
+        return dict(value) if isinstance(value, dict) else {}
+    return {}

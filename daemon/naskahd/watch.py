@@ -22,7 +22,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 
 from naskahd.classify import is_ignored
-from naskahd.config import DUPLICATES_FOLDER, REVIEW_FOLDER, Config
+from naskahd.config import INTERNAL_NAMES, Config
 
 # watchdog holds each IN_MOVED_FROM for this long, to pair it with its IN_MOVED_TO, and
 # every later event waits behind one not paired yet; each pairing also scans the whole
@@ -79,6 +79,13 @@ def choose_mode(configured: str, fstype: str) -> str:
     return "inotify"
 
 
+def early_copies_safe(mode: str, fstype: str) -> bool:
+    """May files be copied early here (settle.Settler.early_fraction)? Not where the signature
+    cannot vouch for the bytes: a polled folder, or a network filesystem whatever the mode
+    (cached attributes, another host's clock)."""
+    return mode != "polling" and fstype not in REMOTE_FSTYPES and fstype != "fuse.sshfs"
+
+
 def relative(config: Config, path: str) -> str | None:
     """The drop-relative path, or None for paths naskahd must not take (its own folders, ignored names)."""
     drop = str(config.drop)
@@ -95,7 +102,7 @@ def relative(config: Config, path: str) -> str | None:
     if rel == "." or rel.startswith("../") or rel == "..":
         return None
     top = rel.split("/", 1)[0]
-    if top in (REVIEW_FOLDER, DUPLICATES_FOLDER) or is_ignored(rel, config.ignore):
+    if top in INTERNAL_NAMES or is_ignored(rel, config.ignore):
         return None
     return rel
 

@@ -4,6 +4,10 @@ Opens age files (binary or armored) with identity files (plain or passphrase-pro
 or, for ``age -p`` files, a passphrase. The plaintext goes to a file that gets its name
 only once the whole file authenticated (``durable.create_unnamed``): on any failure, and
 even if the process is killed, nothing is left behind.
+
+Without ``-o``/``--output-dir`` the output goes into the current folder, never beside the
+``.age`` file (that is the archive). No output is ever written inside naskahd's folders or
+a backup drive (``places.inside_protected``): plaintext there would be archived or copied.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from naskahd.errors import AgeError, NaskahdError, UsageError
 from naskahd.i18n import _
+from naskahd.oserrors import reason
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,12 +48,12 @@ def passphrase_source(path: str | None) -> Callable[[str], Callable[[], bytes]]:
                             cached.append(f.read().rstrip(b"\r\n"))
                     except OSError as exc:
                         raise NaskahdError(
-                            _("cannot read passphrase file {path}: {error}").format(path=path, error=exc.strerror)
+                            _("cannot read passphrase file {path}: {error}").format(path=path, error=reason(exc))
                         ) from None
                 return cached[0]
-            import getpass
+            from naskahd.cli.prompt import secret
 
-            return getpass.getpass(prompt).encode()
+            return secret(prompt).encode()
 
         return get
 
@@ -63,7 +69,7 @@ def load_identities(paths: list[str], passphrase: Callable[[str], Callable[[], b
             with open(path, "rb") as f:
                 data = f.read(1 << 20)
         except OSError as exc:
-            raise AgeError(_("cannot read identity file {path}: {error}").format(path=path, error=exc.strerror)) from None
+            raise AgeError(_("cannot read identity file {path}: {error}").format(path=path, error=reason(exc))) from None
         try:
             identities += age.parse_identity_file(data, passphrase(_("Passphrase for {path}: ").format(path=path)))
         except AgeError as exc:
@@ -71,7 +77,36 @@ def load_identities(paths: list[str], passphrase: Callable[[str], Callable[[], b
     return identities
 
 
-def _targets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+def _configuration(args: argparse.Namespace) -> Any | None:
+    """The configuration, to know its folders; None when none can be read (an officer's
+    own computer, or a configuration this user may not read): the root markers still
+    protect naskahd's folders then. A --config given explicitly must load."""
+    from naskahd import config
+
+    try:
+        return config.load(args.config)
+    except NaskahdError:
+        if args.config:
+            raise
+        return None
+
+
+def _refuse_protected(target: Path, cfg: Any | None, default: bool) -> None:
+    from naskahd import places
+
+    place = places.inside_protected(target, cfg)
+    if place is None:
+        return
+    if default:
+        hint = _("change to a folder of your own first, or choose one with -o FILE or --output-dir DIR")
+    else:
+        hint = _("choose a folder of your own with -o FILE or --output-dir DIR")
+    raise UsageError(_(
+        "refusing to write the decrypted file {path} inside {place}: plaintext there would be filed, "
+        "archived or copied to backup drives; {hint}").format(path=places.absolute(target), place=place, hint=hint))
+
+
+def _targets(args: argparse.Namespace, cfg: Any | None = None) -> list[tuple[Path, Path]]:
     sources = [Path(f) for f in args.files]
     if args.output and len(sources) != 1:
         raise UsageError(_("-o takes one input file; use --output-dir for several"))
@@ -84,7 +119,9 @@ def _targets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
                 raise UsageError(
                     _("{path} does not end in .age, so the output name cannot be guessed; use -o").format(path=source))
             name = source.name[: -len(".age")]
-            target = (Path(args.output_dir) / name) if args.output_dir else source.with_name(name)
+            # Never beside the .age file by default: that is the archive.
+            target = Path(args.output_dir or ".") / name
+        _refuse_protected(target, cfg, default=not (args.output or args.output_dir))
         if target.exists() or target.is_symlink():
             raise NaskahdError(_("{path} already exists; refusing to overwrite it").format(path=target))
         if any(t.resolve() == target.resolve() for _s, t in pairs):
@@ -101,7 +138,7 @@ def _decrypt_one(source: Path, target: Path, identities: list, passphrase: Calla
     try:
         src = open(source, "rb")
     except OSError as exc:
-        raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=exc.strerror)) from None
+        raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=reason(exc))) from None
     try:
         # Plaintext is written as chunks authenticate, into a file with no name until the
         # whole file authenticated: a failed, interrupted or killed decryption leaves
@@ -117,12 +154,12 @@ def _decrypt_one(source: Path, target: Path, identities: list, passphrase: Calla
     except OSError as exc:
         raise NaskahdError(
             _("cannot decrypt {path} to {target}: {error}; nothing was written").format(
-                path=source, target=target, error=exc.strerror or exc)
+                path=source, target=target, error=reason(exc))
         ) from None
 
 
 def run(args: argparse.Namespace) -> int:
-    pairs = _targets(args)
+    pairs = _targets(args, _configuration(args))
     passphrase = passphrase_source(args.passphrase_file)
     identities = load_identities(args.identity, passphrase)
     for source, target in pairs:

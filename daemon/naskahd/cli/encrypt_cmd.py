@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from naskahd.errors import NaskahdError, UsageError
 from naskahd.i18n import _
+from naskahd.oserrors import reason
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,12 +112,14 @@ class _Writeback:
 def run(args: argparse.Namespace) -> int:
     from naskahd import age, durable
 
-    recipients = [age.parse_recipient(r) for r in args.recipient]
+    from naskahd.recipients import parse_all
+
+    recipients = parse_all(args.recipient)  # a bad -r is a bad argument (exit 2)
     for source, target in _targets(args):
         try:
             src = open(source, "rb", buffering=0)  # unbuffered: readinto fills our buffers directly
         except OSError as exc:
-            raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=exc.strerror)) from None
+            raise NaskahdError(_("cannot read {path}: {error}").format(path=source, error=reason(exc))) from None
         try:
             with src, durable.create(target) as dst:
                 # No digests: nothing here uses them, and they cost two passes over the data.
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise NaskahdError(
                 _("cannot encrypt {path} to {target}: {error}; nothing was written").format(
-                    path=source, target=target, error=exc.strerror or exc)
+                    path=source, target=target, error=reason(exc))
             ) from None
         print(target)
     return 0

@@ -20,25 +20,47 @@ def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: every command's parser is built at each start.
     from naskahd import config as config_mod
     from naskahd import durable
-    from naskahd.errors import ConfigError
-    from naskahd.register import open_register
+    from naskahd import installation
+    from naskahd.cli.invocation import command
+    from naskahd.errors import ConfigError, NaskahdError
+    from naskahd.oserrors import describe
+    from naskahd.recipients import parse_all
+    from naskahd.rollback import Undo
     from naskahd.service import make_tree
 
-    root = Path(args.root).resolve()
+    root = Path(args.root).absolute()
     target = root / "naskahd.toml"
+    # Everything is checked before anything is written: a bad --recipient or --root is
+    # refused with nothing created.
+    parse_all(args.recipient)
+    _check_root(root)
     if target.exists():
         raise ConfigError(_("a configuration already exists there; edit it, or choose another --root"),
                           source=str(target), key="--root", value=str(root))
     text = config_mod.render_toml(root, args.recipient)
-    durable.makedirs(root)
-    # Validate before writing: a bad --recipient is refused with nothing created.
     import tomllib
 
     cfg = config_mod.parse(tomllib.loads(text), source=str(target), base=root)
-    durable.write_bytes(target, text.encode(), mode=0o644)
-    make_tree(cfg)
-    open_register(cfg.database_url)
+    try:
+        with Undo([root, target, cfg.drop, cfg.archive, cfg.state]):
+            durable.makedirs(root)
+            durable.write_bytes(target, text.encode(), mode=0o644)
+            installation.initialise(cfg)  # the roots, their markers, the register
+            make_tree(cfg)
+    except OSError as exc:
+        raise NaskahdError(_("cannot create the installation: {error}; nothing was left behind").format(
+            error=describe(exc))) from None
     print(_("Created {config}").format(config=target))
     print(_("Drop scans into {drop}/masuk (inbound), keluar (outbound) or dikecualikan (exempt).").format(drop=cfg.drop))
-    print(_("Start the daemon with: naskahd --config {config} run").format(config=target))
+    print(_("Start the daemon with: {command}").format(command=command("--config", str(target), "run")))
     return 0
+
+
+def _check_root(root: Path) -> None:
+    from naskahd.errors import UsageError
+
+    for folder in (root, *root.parents):
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                raise UsageError(_("{path} is a file, not a folder: choose a folder for --root").format(path=folder))
+            break

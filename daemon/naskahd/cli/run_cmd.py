@@ -19,9 +19,16 @@ def run(args: argparse.Namespace) -> int:
     from naskahd import config, log
     from naskahd.service import Daemon
 
-    log.setup(json={"auto": None, "json": True, "console": False}[args.log_format])
     cfg = config.load(args.config)
+    log.setup(json={"auto": None, "json": True, "console": False}[args.log_format], timezone=cfg.timezone)
     if cfg.embedded:
-        print(_("naskahd: no configuration file; using the embedded default rooted at {root}").format(root=cfg.drop.parent), file=sys.stderr)
+        bar = "=" * 72
+        print(bar, file=sys.stderr)
+        print(_("naskahd: WARNING: no configuration file was found (no --config, no $NASKAHD_CONFIG, "
+                "no /etc/naskahd/naskahd.toml)"), file=sys.stderr)
+        print(_("naskahd: using the EMBEDDED DEFAULT, rooted at {root} (./naskahd-data of the folder it was started "
+                "from); for an installation run 'naskahd init --root DIR' and start it with --config").format(
+            root=cfg.drop.parent), file=sys.stderr)
+        print(bar, file=sys.stderr)
     print(_("naskahd: drop scans into {drop}/masuk (inbound), {drop}/keluar (outbound), {drop}/dikecualikan (exempt)").format(drop=cfg.drop), file=sys.stderr)
     return Daemon(cfg).run()

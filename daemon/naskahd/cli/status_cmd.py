@@ -1,6 +1,9 @@
 """``naskahd status [--json]``: is everything fine? Works whether or not the daemon runs.
 
-Exit code 0 healthy, 1 something needs a person, 3 the daemon is not running.
+Exit code 0 healthy, 1 something needs a person, 3 the daemon is not running. A full state
+disk is 1 even when the daemon is not running: the register is then not opened at all
+(SQLite's memory-mapped -shm could kill `status` with SIGBUS), and what `status` says
+comes from the heartbeat and the filesystem.
 """
 
 from __future__ import annotations
@@ -34,31 +37,56 @@ def _count_drop(cfg: Any) -> tuple[int, int]:
     return total, exempt
 
 
-def _review_files(cfg: Any) -> list[str]:
+def _review_files(folder: Any) -> list[str]:
     try:
-        return sorted(e.name for e in os.scandir(cfg.review_dir) if not e.is_dir(follow_symlinks=False))
+        return sorted(e.name for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False))
     except FileNotFoundError:
         return []
+
+
+def _exempt_review_keys(cfg: Any) -> Any:
+    """The keys exempt review items are recorded under, if this user may read the host
+    secret; otherwise None (their reasons are then not shown, their names never are)."""
+    from naskahd.filing.keys import ExemptKeys
+
+    try:
+        return ExemptKeys.of_existing(cfg.state)
+    except (OSError, ValueError):
+        return None
+
+
+def _count_files(folder: Any) -> int:
+    try:
+        return sum(1 for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False))
+    except OSError:
+        return 0
 
 
 def gather(cfg: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from naskahd import naming, state
-    from naskahd.categories import CATEGORIES
-    from naskahd.register import Document, DocumentState, ReviewItem, open_register
+    from naskahd import daemoninfo, installation, naming, state
+    from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
+    from naskahd.reasons import encode, nested, render
+    from naskahd.register import Document, DocumentState, ReviewItem, space_problem
 
     running = state.daemon_running(cfg.state)
     beat = state.read_heartbeat(cfg.state) if running else {}
-    problems: list[str] = []
-    documents = {c: 0 for c in CATEGORIES}
+    problems: list[str] = daemoninfo.config_problems(cfg)
+    stopped: dict[str, Any] = {}
+    documents: dict[str, int | None] = {c: 0 for c in CATEGORIES}
     last: dict[str, Any] | None = None
     reasons: dict[str, str] = {}
-    try:
-        sessions = open_register(cfg.database_url, create=False)
-    except RegisterError as exc:
-        sessions = None
-        problems.append(exc.render())
+    disk_full = space_problem(cfg.database_url)
+    sessions = None
+    if disk_full is not None:
+        problems.append(disk_full)
+        documents = {c: None for c in CATEGORIES}  # unknown: the register is not opened
+    else:
+        try:
+            sessions = installation.open_checked(cfg, create=False)
+        except (RegisterError, installation.RootError) as exc:
+            problems.append(exc.render())
     if sessions is not None:
         with sessions() as s:
             for category, n in s.execute(select(Document.category, func.count()).group_by(Document.category)):
@@ -68,33 +96,51 @@ def gather(cfg: Any) -> dict[str, Any]:
                 last = {"agenda": doc.agenda, "category": doc.category, "received_at": doc.received_at.isoformat()}
             for d in s.scalars(select(Document).where(Document.state == DocumentState.SOURCE_STUCK)):
                 problems.append(_("{agenda} is filed, but its scan {path} could not be removed from the drop folder: remove it by hand").format(
-                    agenda=d.agenda, path=naming.display_name(d.source_relpath) if d.source_relpath else naming.WITHHELD))
+                    agenda=d.agenda, path=_(naming.WITHHELD) if d.category == EXEMPT else naming.display_name(d.source_relpath)))
             if not running:
                 staged = s.scalar(select(func.count()).where(Document.state == DocumentState.STAGED)) or 0
                 if staged:
                     problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
             for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
                 reasons[item.name_sha256] = item.reason
-    review = _review_files(cfg)
+    review = _review_files(cfg.review_dir)
     for name in review:
         shown = naming.display_name(os.fsencode(name))
-        reason = reasons.get(naming.name_key(name), _("moved to review"))
+        reason = render(reasons[naming.name_key(name)]) if naming.name_key(name) in reasons else _("moved to review")
         problems.append(_("needs review: {name}: {reason}").format(name=shown, reason=reason))
+    # Exempt items are kept apart and keep their protection: no name, and the only way
+    # back offered is into dikecualikan/ (masuk/ or keluar/ would file them unencrypted).
+    exempt_review = _review_files(cfg.review_dir / DROP_FOLDER[EXEMPT])
+    keys = _exempt_review_keys(cfg) if exempt_review else None
+    for name in exempt_review:
+        key = keys.review_name(name) if keys else None
+        reason = render(reasons[key]) if key in reasons else _("moved to review")
+        problems.append(_(
+            "needs review: {folder}/{withheld} (exempt): {reason}. When it is fixed, move it back into "
+            "{folder}/ only: any other folder would file it unencrypted"
+        ).format(folder=DROP_FOLDER[EXEMPT], withheld=_(naming.WITHHELD), reason=reason))
+    review += exempt_review
     if running:
         pending = int(beat.get("pending", 0))
-        problems = list(beat.get("problems", [])) + problems
-        waiting = beat.get("waiting", [])
+        problems = [render(p) for p in beat.get("problems", [])] + problems
+        waiting = [{**w, "reason": render(w.get("reason"))} for w in beat.get("waiting", [])]
         stale = _seconds_since(beat.get("heartbeat"))
-        if stale is None or stale > STALE_HEARTBEAT:
+        if (stale is None or stale > STALE_HEARTBEAT) and disk_full is None:
             problems.insert(0, _("the daemon holds its lock but has not reported for {s} s: it may be stuck; restart it").format(
                 s=int(stale) if stale is not None else "?"))
     else:
+        stopped, why = daemoninfo.stopped(cfg, state.read_heartbeat(cfg.state), lambda iso: _local(cfg, iso))
+        problems.insert(0, why)
         pending, exempt_waiting = _count_drop(cfg)
         if exempt_waiting and cfg.recipient_problem:
-            problems.append(_("{n} exempt scan(s) wait in the drop folder: {why}").format(n=exempt_waiting, why=cfg.recipient_problem))
+            problems.append(render(encode("exempt_waiting", n=exempt_waiting, why=nested(encode("no_recipient_short")))))
         waiting = []
     return {
-        "daemon": {"running": running, "pid": beat.get("pid") if running else None, "since": beat.get("since") if running else None},
+        "daemon": {"running": running, "pid": beat.get("pid") if running else None,
+                   "since": beat.get("since") if running else None, **stopped},
+        "config": {"path": None if cfg.embedded else cfg.source, "embedded": cfg.embedded,
+                   "root": str(daemoninfo.root_of(cfg))},
+        "duplicates": _count_files(cfg.duplicates_dir),
         "documents": documents,
         "pending": pending,
         "review": len(review),
@@ -102,6 +148,7 @@ def gather(cfg: Any) -> dict[str, Any]:
         "last_document": last,
         "waiting": waiting,
         "watch_mode": beat.get("watch_mode"),
+        "state_disk_full": disk_full is not None,
     }
 
 
@@ -129,20 +176,33 @@ def _local(cfg: Any, iso: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     from naskahd import config
 
+    from naskahd import daemoninfo
+
     cfg = config.load(args.config)
     info = gather(cfg)
     if args.json:
         print(json.dumps(info, ensure_ascii=False, indent=2))
     else:
+        print(daemoninfo.config_line(cfg, daemoninfo.found_by(args.config)))
         d = info["daemon"]
         if d["running"]:
             print(_("naskahd is running since {since} (pid {pid})").format(since=_local(cfg, d["since"]), pid=d["pid"]))
         else:
             print(_("naskahd is NOT running"))
         docs = info["documents"]
-        print(_("Documents: inbound {inbound}, outbound {outbound}, exempt {exempt}").format(**docs))
+        if None in docs.values():
+            print(_("Documents: unknown (the register is not opened)"))
+        else:
+            print(_("Documents: inbound {inbound}, outbound {outbound}, exempt {exempt}").format(**docs))
         print(_("Waiting in the drop folder: {n}").format(n=info["pending"]))
         print(_("Needing review: {n}").format(n=info["review"]))
+        if info["review"]:
+            print(_("  (files in {folder} that naskahd could not file; 'naskahd review' says why; move each into "
+                    "masuk/, keluar/ or dikecualikan/ once fixed)").format(folder=cfg.review_dir))
+        print(_("Duplicates set aside: {n}").format(n=info["duplicates"]))
+        if info["duplicates"]:
+            print(_("  (files in {folder} whose content is already registered; 'naskahd duplicates' names the number "
+                    "each repeats; they can be deleted once checked)").format(folder=cfg.duplicates_dir))
         last = info["last_document"]
         if last:
             print(_("Last filed: {agenda} at {when}").format(agenda=last["agenda"], when=_local(cfg, last["received_at"])))
@@ -154,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  - {p}")
         else:
             print(_("Problems: none"))
+    if info["state_disk_full"]:
+        return EXIT_ATTENTION
     if not info["daemon"]["running"]:
         return EXIT_NOT_RUNNING
     return EXIT_ATTENTION if info["problems"] or info["review"] else EXIT_OK

@@ -4,11 +4,11 @@ Only SQLAlchemy Core/ORM is used, so the register can later live on PostgreSQL; 
 SQLite-specific settings are all in ``db.py``.
 """
 
-from naskahd.register.db import open_register
-from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, ReviewItem
+from naskahd.register.db import open_register, space_problem
+from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, Installation, ReviewItem
 from naskahd.register.numbering import allocate_number, format_agenda
 
 __all__ = [
-    "AgendaCounter", "Base", "Document", "DocumentState", "Duplicate", "ReviewItem",
-    "allocate_number", "format_agenda", "open_register",
+    "AgendaCounter", "Base", "Document", "DocumentState", "Duplicate", "Installation", "ReviewItem",
+    "allocate_number", "format_agenda", "open_register", "space_problem",
 ]

@@ -5,6 +5,7 @@ Migrations are Alembic's, applied automatically when the daemon starts.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def make_engine(url: str) -> Engine:
 # The newest migration's revision id. A test pins it to Alembic's head, so a new migration
 # must bump it; when the register is already there, Alembic (several MB resident) is not
 # even imported.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -63,8 +64,48 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+# SQLite maps its ``-shm`` file (the WAL index) into memory. On a full filesystem a page of
+# it that has no disk block yet (a hole: a -shm left by a crash, or one being extended)
+# cannot be given one when SQLite writes to it, and the kernel kills the process with
+# SIGBUS; SQLite cannot turn that into an error. So below this much space available (df's
+# "Available") on the register's filesystem, the register is not opened at all.
+MIN_FREE_BYTES = 1 << 20
+
+
+def _sqlite_path(url: str) -> Path | None:
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def space_problem(url: str) -> str | None:
+    """Why the register must not be opened now because its disk is full, or None.
+
+    Only SQLite registers (a server database's disk is the server's business); a folder
+    that cannot be examined is not this function's to report.
+    """
+    path = _sqlite_path(url)
+    if path is None:
+        return None
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= MIN_FREE_BYTES:
+        return None
+    return _(
+        "the disk of the state folder {folder} is full ({free} KiB available, at least {need} KiB needed): "
+        "the register cannot be used safely until space is freed on that disk (see 'df {folder}')"
+    ).format(folder=path.parent, free=free // 1024, need=MIN_FREE_BYTES // 1024)
+
+
 def open_register(url: str, *, create: bool = True) -> sessionmaker[Session]:
-    """Open (and with ``create``, create or migrate) the register; return a session factory."""
+    """Open (and with ``create``, create or migrate) the register; return a session factory.
+
+    Refused (RegisterError) while the register's disk is full (``space_problem``).
+    """
+    problem = space_problem(url)
+    if problem is not None:
+        raise RegisterError(problem)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not create and not path.exists():

@@ -125,3 +125,14 @@ class ReviewItem(Base):
     source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
     reason: Mapped[str] = mapped_column(Text)
     moved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Installation(Base):
+    """The installation this register belongs to: the id in each root's marker
+    (installation.py). A register and roots that disagree are refused at start."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

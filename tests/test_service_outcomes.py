@@ -1,0 +1,43 @@
+"""The daemon's handling of a batch's outcomes (service.Daemon._after), on pure state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+from naskahd import config
+from naskahd.filing import Outcome, Ready, Result
+from naskahd.service import Daemon
+from naskahd.settle import Signature
+
+from conftest import write_config
+
+
+def test_a_rewrite_that_arrived_during_the_batch_is_looked_at_again(tmp_path: Path) -> None:
+    """Filed; meanwhile a new scan took the same name. Its event was folded into the
+    candidate that is now forgotten: the daemon must look at it now, not at the next
+    periodic scan (issue 15, smaller items)."""
+    cfg = config.load(str(write_config(tmp_path / "t")))
+    d = Daemon(cfg)
+    d.filer = SimpleNamespace(discard_early=lambda rel: None)  # type: ignore[assignment]
+    rel = "masuk/scan.pdf"
+    path = cfg.drop / rel
+    path.write_bytes(b"first letter")
+    taken = Signature.of(os.lstat(path))
+    d.settler.touch(rel, taken, 0.0)
+    os.unlink(path)  # filed and removed ...
+    path.write_bytes(b"a second letter, longer")  # ... and a new one arrived under its name
+    d._after(Result(Ready(rel, "inbound", taken), Outcome.FILED, agenda="0001/M/2026"))
+    cand = d.settler.candidates.get(rel)
+    assert cand is not None and cand.signature == Signature.of(os.lstat(path))
+
+
+def test_a_filed_file_that_is_gone_is_forgotten(tmp_path: Path) -> None:
+    cfg = config.load(str(write_config(tmp_path / "t")))
+    d = Daemon(cfg)
+    d.filer = SimpleNamespace(discard_early=lambda rel: None)  # type: ignore[assignment]
+    rel = "masuk/scan.pdf"
+    d.settler.touch(rel, Signature(1, 1, 1, 1), 0.0)
+    d._after(Result(Ready(rel, "inbound", Signature(1, 1, 1, 1)), Outcome.FILED))
+    assert rel not in d.settler.candidates

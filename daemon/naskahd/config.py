@@ -64,6 +64,8 @@ class Config:
     rules: tuple[Rule, ...] = ()
     recipients: tuple[str, ...] = ()
     embedded: bool = False
+    backup_max_age_days: float = 7.0  # status: a problem when the newest verified backup is older
+    eject_after_sync: bool = False  # udisksctl unmount + power-off after a verified sync
     # The recipients as the age module parsed them, or the reason none are usable.
     recipient_problem: str | None = field(default=None, compare=False)
 
@@ -256,6 +258,13 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
     for i, text in enumerate(recipients):
         _check_recipient(enc, f"encryption.recipients[{i}]", text)
 
+    backup = _Reader(source, "backup", top.take("backup", dict, {}))
+    max_age = _positive(backup, "max_age_days", 7.0)
+    backup.finish()
+    drives = _Reader(source, "drives", top.take("drives", dict, {}))
+    eject = drives.take("eject_after_sync", bool, False)
+    drives.finish()
+
     raw_rules = top.take("rules", list, None)
     rules = _parse_rules(top, raw_rules) if raw_rules is not None else _default_rules()
     top.finish()
@@ -264,7 +273,7 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
         source=source, drop=drop, archive=archive, state=state,
         office_name=office_name, timezone=tz, watch_mode=mode, settle_seconds=settle,
         incomplete_after_seconds=incomplete_after, rescan_seconds=rescan, content_check=content_check, ignore=ignore,
-        rules=rules, recipients=recipients, embedded=embedded,
+        rules=rules, recipients=recipients, embedded=embedded, backup_max_age_days=max_age, eject_after_sync=eject,
         recipient_problem=None if recipients else _(
             "no encryption recipient is configured ([encryption] recipients): exempt scans wait "
             "in the drop folder; add the officer's age1... public key and reload"

@@ -199,6 +199,17 @@ def initialise(config: Config) -> str:
     return ident
 
 
+def mark_restored(config: Config, sessions: Any) -> str:
+    """After ``naskahd restore``: mark the new roots with the restored register's
+    installation id (one is recorded first for a snapshot from before markers)."""
+    ident = _recorded(sessions)
+    if ident is None:
+        ident = new_id()
+        _record(sessions, ident)
+    write_markers(config, ident)
+    return ident
+
+
 def _adopt_legacy(config: Config) -> bool:
     """An installation made before markers existed: its roots exist, none has a marker, and
     its register records no installation. Adopted (markers written, id recorded) only if
@@ -236,7 +247,7 @@ def open_checked(config: Config, *, create: bool) -> Any:
     from naskahd.register import open_register
 
     log = get_logger("installation")
-    if config.embedded and not any(root.exists() for root in roots(config).values()):
+    if create and config.embedded and not any(root.exists() for root in roots(config).values()):
         initialise(config)
         log.warning("installation.created", root=str(config.drop.parent), config=config.source)
     elif create and _adopt_legacy(config):

@@ -107,6 +107,10 @@ class Daemon:
             if not watch.early_copies_safe(watcher.mode, watcher.fstype):
                 self.settler.early_fraction = None  # see Settler.early_fraction
             watcher.start()
+            from naskahd.drives.monitor import DriveWatcher  # issue 17: backup drives, own thread
+
+            self.drives = DriveWatcher(self.config)
+            self.drives.start()
             self.log.info(
                 "daemon.started", pid=os.getpid(), drop=str(self.config.drop), archive=str(self.config.archive),
                 watch_mode=watcher.mode, filesystem=watcher.fstype, config=self.config.source,
@@ -120,6 +124,7 @@ class Daemon:
             try:
                 self._loop()
             finally:
+                self.drives.stop()
                 watcher.stop()
                 self.filer.close()
                 try:
@@ -452,6 +457,7 @@ class Daemon:
             "running": True, "pid": os.getpid(), "since": self.since.isoformat(timespec="seconds"),
             "watch_mode": self.watcher.mode, "filesystem": self.watcher.fstype,
             "pending": len(self.settler), "waiting": waiting, "problems": problems,
+            "drives": self.drives.snapshot(),
         }
         if data != self._last_heartbeat or now >= self._heartbeat_written + 30:
             try:

@@ -16,7 +16,7 @@ from naskahd import __version__, hardening, i18n
 from naskahd.errors import EXIT_ATTENTION, EXIT_USAGE, NaskahdError
 from naskahd.i18n import _
 
-COMMANDS = ("init", "run", "status", "list", "review", "duplicates", "keygen", "encrypt", "decrypt")
+COMMANDS = ("init", "run", "status", "list", "review", "duplicates", "keygen", "encrypt", "decrypt", "drive", "sync", "verify", "restore")
 
 
 def _language(value: str) -> str:

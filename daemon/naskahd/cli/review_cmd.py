@@ -73,10 +73,17 @@ def gather(cfg: Any) -> list[dict[str, Any]]:
         with sessions() as s:
             for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
                 items[item.name_sha256] = item  # the latest move of that name wins
+    keys = None  # exempt items are recorded under a key of the host secret (filing/keys.py)
     out = []
     for name, in_exempt_folder in _files(cfg.review_dir):
         base = name.rpartition("/")[2]
-        item = items.get(naming.name_key(base)) or items.get(naming.name_key(name))
+        if in_exempt_folder and keys is None:
+            from naskahd.cli.status_cmd import _exempt_review_keys
+
+            keys = _exempt_review_keys(cfg) or False
+        exempt_key = keys.review_name(base) if in_exempt_folder and keys else None
+        item = items.get(exempt_key) if exempt_key else None
+        item = item or items.get(naming.name_key(base)) or items.get(naming.name_key(name))
         exempt = in_exempt_folder or (item is not None and not item.source_relpath)
         source = naming.display_name(item.source_relpath) if item is not None and item.source_relpath else None
         out.append({

@@ -103,6 +103,10 @@ def gather(cfg: Any) -> dict[str, Any]:
                     problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
             for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
                 reasons[item.name_sha256] = item.reason
+    drives: list[dict[str, Any]] = []
+    if sessions is not None:
+        drives, drive_problems = _drives(cfg, sessions, beat.get("drives") if running else None)
+        problems += drive_problems
     review = _review_files(cfg.review_dir)
     for name in review:
         shown = naming.display_name(os.fsencode(name))
@@ -149,7 +153,38 @@ def gather(cfg: Any) -> dict[str, Any]:
         "waiting": waiting,
         "watch_mode": beat.get("watch_mode"),
         "state_disk_full": disk_full is not None,
+        "drives": drives,
     }
+
+
+def _drives(cfg: Any, sessions: Any, live: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The registered backup drives (issue 17) and what about them needs a person."""
+    from naskahd.drives import describe
+
+    try:
+        listed = describe.drives(cfg, sessions, live)
+    except Exception as exc:  # a register from before the drives migration, not yet upgraded
+        return [], [_("backup drives unknown: {error}").format(error=exc)] if "no such table" not in str(exc) else []
+    problems = [d["problem"] for d in listed if d["problem"]]
+    if live and "*" in live and live["*"].get("problem"):
+        problems.append(_("the backup-drive watcher stopped: {error}").format(error=live["*"]["problem"]))
+    age = describe.age_problem(cfg, listed)
+    if age:
+        problems.append(age)
+    return listed, problems
+
+
+def _drive_line(cfg: Any, d: dict[str, Any]) -> str:
+    from naskahd.drives.sync import human_bytes
+
+    where = _("plugged in at {path}").format(path=d["mountpoint"]) if d["present"] else _("not plugged in")
+    states = {"idle": _("idle"), "syncing": _("syncing"), "refused": _("REFUSED"), "error": _("error")}
+    line = _("Drive {name}: {state}, {where}, last verified {when}, {files} file(s) ({bytes}) to copy").format(
+        name=d["name"], state=states.get(d["state"], d["state"]), where=where, when=_local(cfg, d["last_verified"]),
+        files=d["pending_files"], bytes=human_bytes(d["pending_bytes"]))
+    if d["present"] and d["state"] == "idle" and not d["pending_files"] and d["last_verified"]:
+        line += _("; it may be unplugged and put back in the safe")
+    return line
 
 
 # The daemon writes its heartbeat at least every 30 s (service.py); three missed beats
@@ -206,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
         last = info["last_document"]
         if last:
             print(_("Last filed: {agenda} at {when}").format(agenda=last["agenda"], when=_local(cfg, last["received_at"])))
+        for drive in info["drives"]:
+            print(_drive_line(cfg, drive))
         for w in info["waiting"]:
             print(_("  waiting: {path}: {reason}").format(path=w["path"], reason=w["reason"]))
         if info["problems"]:

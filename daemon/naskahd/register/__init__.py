@@ -5,10 +5,12 @@ SQLite-specific settings are all in ``db.py``.
 """
 
 from naskahd.register.db import open_register, space_problem
-from naskahd.register.models import AgendaCounter, Base, Document, DocumentState, Duplicate, Installation, ReviewItem
+from naskahd.register.models import (
+    AgendaCounter, Base, Copy, Document, DocumentState, Drive, Duplicate, Installation, ReviewItem,
+)
 from naskahd.register.numbering import allocate_number, format_agenda
 
 __all__ = [
-    "AgendaCounter", "Base", "Document", "DocumentState", "Duplicate", "Installation", "ReviewItem",
+    "AgendaCounter", "Base", "Copy", "Document", "DocumentState", "Drive", "Duplicate", "Installation", "ReviewItem",
     "allocate_number", "format_agenda", "open_register", "space_problem",
 ]

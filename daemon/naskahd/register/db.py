@@ -40,7 +40,7 @@ def make_engine(url: str) -> Engine:
 # The newest migration's revision id. A test pins it to Alembic's head, so a new migration
 # must bump it; when the register is already there, Alembic (several MB resident) is not
 # even imported.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -123,3 +123,24 @@ def open_register(url: str, *, create: bool = True) -> sessionmaker[Session]:
     except Exception as exc:  # a locked, corrupt or unreachable database
         raise RegisterError(_("cannot open the register {url}: {error}").format(url=url, error=exc)) from exc
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def snapshot(url: str, target: Path) -> None:
+    """A consistent copy of the register at ``target`` (a new file), made while others may
+    write: SQLite's online backup API. The one SQLite-specific way out of the register;
+    another backend would dump it here instead."""
+    if not url.startswith("sqlite:///"):
+        raise RegisterError(_("a register snapshot is only implemented for SQLite registers, not {url}").format(url=url))
+    import sqlite3
+
+    source = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+    try:
+        dest = sqlite3.connect(target)
+        try:
+            source.backup(dest)
+            dest.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            dest.commit()
+        finally:
+            dest.close()
+    finally:
+        source.close()

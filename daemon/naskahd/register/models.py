@@ -94,6 +94,7 @@ class Document(Base):
     state: Mapped[DocumentState] = mapped_column(
         Enum(DocumentState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
         default=DocumentState.STAGED,
+        index=True,  # issue 17: "final documents up to id M" is an index range (drives/plan.py)
     )
 
     duplicates: Mapped[list[Duplicate]] = relationship(back_populates="document")
@@ -136,3 +137,37 @@ class Installation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     installation_id: Mapped[str] = mapped_column(String(36), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Drive(Base):
+    """A registered backup drive (SOP step 6). Its UUID and label only pre-filter: a drive is
+    accepted when the identity token on it verifies (drives/token.py)."""
+
+    __tablename__ = "drives"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)  # the filesystem's UUID (ID_FS_UUID)
+    label: Mapped[str | None] = mapped_column(Text)
+    fstype: Mapped[str | None] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(Text)
+    serial: Mapped[str | None] = mapped_column(Text)
+    token_id: Mapped[str] = mapped_column(String(64))  # the random drive id written in the token
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_sync_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # last sync that finished
+    last_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # last time all on it verified
+
+
+class Copy(Base):
+    """One document on one drive: copied, read back past the page cache and verified."""
+
+    __tablename__ = "copies"
+    __table_args__ = (UniqueConstraint("drive_id", "document_id"), UniqueConstraint("drive_id", "drive_path"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drive_id: Mapped[int] = mapped_column(ForeignKey("drives.id", ondelete="CASCADE"))
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    drive_path: Mapped[str] = mapped_column(Text)  # relative to naskah/ on the drive, after name mapping
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the file on the drive (the .age file for exempt)
+    verified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,94 @@
+"""Where things are on a backup drive. Everything naskahd writes is under ``naskah/``:
+
+    naskah/<category>/<YYYY>/<MM>/<name>   the archive's tree, names mapped (names.py)
+    naskah/.naskahd/token.json             the identity token (token.py)
+    naskah/.naskahd/manifest.jsonl         one line per verified document: agenda, category,
+                                           archive path, path on the drive, size, SHA-256,
+                                           and its whole register row; a line per register
+                                           snapshot (appended: a sync costs what is new)
+    naskah/.naskahd/register.sqlite3       the register, a consistent snapshot (SQLite's
+                                           online backup API), refreshed by a sync that
+                                           copies something once it is an hour old; rows
+                                           registered since are in the manifest
+    naskah/.naskahd/naskahd.toml           the configuration (no secrets are in it)
+
+The drive alone is enough for ``naskahd restore``. Exempt letters are on it only as their
+``.age`` files, named by agenda number.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+ROOT = "naskah"
+META = f"{ROOT}/.naskahd"
+TOKEN = f"{META}/token.json"
+MANIFEST = f"{META}/manifest.jsonl"
+REGISTER = f"{META}/register.sqlite3"
+CONFIG = f"{META}/naskahd.toml"
+
+
+def on_drive(drive_path: str) -> str:
+    """The path of a document's file relative to the drive's root."""
+    return f"{ROOT}/{drive_path}"
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps with options builds one per call
+
+
+def manifest_line(record: dict[str, Any]) -> bytes:
+    return (_ENCODER.encode(record) + "\n").encode("utf-8")
+
+
+def read_manifest(data: bytes) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """(documents by agenda, the newest register snapshot record). A torn last line (the
+    drive pulled while appending) is ignored: its document is copied again next time."""
+    docs: dict[str, dict[str, Any]] = {}
+    snapshot = None
+    for rec in _lines(data):
+        if rec.get("kind") == "document":
+            docs[rec["agenda"]] = rec
+        elif rec.get("kind") == "register":
+            snapshot = rec
+    return docs, snapshot
+
+
+def _lines(data: bytes) -> Iterator[dict[str, Any]]:
+    for line in data.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            yield rec
+
+
+def encode_row(keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """A register row as JSON: bytes as {"b64": ...}, times as ISO 8601, enums by value."""
+    out = {}
+    for key, value in zip(keys, values):
+        kind = type(value)
+        if kind is bytes:
+            value = {"b64": base64.b64encode(value).decode()}
+        elif kind is dt.datetime:
+            value = {"time": value.isoformat()}
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        out[key] = value
+    return out
+
+
+def decode_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict) and "b64" in value:
+            value = base64.b64decode(value["b64"])
+        elif isinstance(value, dict) and "time" in value:
+            value = dt.datetime.fromisoformat(value["time"])
+        out[key] = value
+    return out

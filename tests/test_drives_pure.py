@@ -1,0 +1,77 @@
+"""Pure parts of the backup to drives: the identity token, name mapping, planning."""
+
+from __future__ import annotations
+
+import json
+
+from naskahd.drives import names, plan, token
+
+SECRET = b"s" * 32
+OTHER = b"o" * 32
+UUID = "0a1b2c3d-1111-2222-3333-444455556666"
+
+
+def test_a_token_verifies_only_for_its_host_drive_id_and_uuid() -> None:
+    drive_id = token.new_drive_id()
+    data = token.render(SECRET, drive_id, UUID)
+    assert token.problem(SECRET, data, drive_id=drive_id, uuid=UUID) is None
+    assert token.problem(SECRET, data, drive_id=drive_id, uuid=UUID.upper()) is None  # blkid case
+    assert "secret" in token.problem(OTHER, data, drive_id=drive_id, uuid=UUID)  # another host's
+    assert token.problem(SECRET, data, drive_id=drive_id, uuid="ffff-0000") is not None  # copied onto a look-alike
+    assert "another drive" in token.problem(SECRET, data, drive_id=token.new_drive_id(), uuid=UUID)
+    assert "no naskahd identity token" in token.problem(SECRET, None, drive_id=drive_id, uuid=UUID)
+    assert "damaged" in token.problem(SECRET, b"{not json", drive_id=drive_id, uuid=UUID)
+    forged = json.loads(data)
+    forged["hmac"] = "0" * 64
+    assert token.problem(SECRET, json.dumps(forged).encode(), drive_id=drive_id, uuid=UUID) is not None
+    assert token.new_drive_id() != token.new_drive_id()
+
+
+def test_forbidden_characters_trailing_dots_and_device_names_are_mapped() -> None:
+    assert names.component('a<b>c:d"e|f?g*h\\i.pdf') == "a_b_c_d_e_f_g_h_i.pdf"
+    assert names.component("tab\there\x01.pdf") == "tab_here_.pdf"
+    assert names.component("ends with dots..") == "ends with dots__"
+    assert names.component("ends with space ") == "ends with space_"
+    assert names.component("CON") == "_CON"
+    assert names.component("nul.txt") == "_nul.txt"
+    assert names.component("console.txt") == "console.txt"
+    assert names.component("") == "_"
+    assert names.component("plain name (1).pdf") == "plain name (1).pdf"
+
+
+def test_names_fit_255_utf16_units_and_keep_their_extension() -> None:
+    long = "\U0001F600" * 200 + ".pdf"  # each emoji is two UTF-16 units
+    out = names.component(long)
+    assert names.units(out) <= 255 and out.endswith(".pdf")
+    assert "\ud83d" not in out  # never half a surrogate pair
+    assert names.units(names.component("x" * 300)) == 255
+
+
+def test_case_clashes_are_resolved_deterministically_in_register_order() -> None:
+    taken: set[str] = set()
+    a = names.drive_path("inbound/2026/12/Surat.pdf", taken)
+    b = names.drive_path("inbound/2026/12/surat.pdf", taken)
+    c = names.drive_path("inbound/2026/12/SURAT.PDF", taken)
+    assert (a, b, c) == ("inbound/2026/12/Surat.pdf", "inbound/2026/12/surat (2).pdf", "inbound/2026/12/SURAT (3).PDF")
+    again: set[str] = set()
+    assert [names.drive_path(p, again) for p in ("inbound/2026/12/Surat.pdf", "inbound/2026/12/surat.pdf")] == [a, b]
+    # other folders do not clash
+    assert names.drive_path("outbound/2026/12/surat.pdf", taken) == "outbound/2026/12/surat.pdf"
+
+
+def _w(i: int, path: str, size: int = 10) -> plan.Wanted:
+    return plan.Wanted(i, f"{i:04d}/M/2026", "inbound", path, size, "0" * 64)
+
+
+def test_assign_is_in_register_order_and_respects_names_already_on_the_drive() -> None:
+    taken = names.folded(["inbound/2026/12/Surat.pdf"])  # copied by an earlier sync
+    p = plan.assign([_w(3, "inbound/2026/12/surat.pdf"), _w(2, "inbound/2026/12/a:b.pdf")], taken, fstype="exfat")
+    assert [(i.wanted.document_id, i.drive_path) for i in p.items] == [
+        (2, "inbound/2026/12/a_b.pdf"), (3, "inbound/2026/12/surat (2).pdf")]
+    assert p.files == 2 and p.bytes == 20 and p.too_big == ()
+
+
+def test_a_file_over_4_gib_is_set_aside_on_fat32_only() -> None:
+    big = _w(1, "inbound/2026/12/big.tif", size=5 * 1024**3)
+    assert plan.assign([big, _w(2, "inbound/2026/12/s.pdf")], set(), fstype="vfat").too_big == (big,)
+    assert plan.assign([big], set(), fstype="exfat").too_big == ()

@@ -91,3 +91,17 @@ def test_a_pdf_truncated_for_good_goes_to_review_with_the_reason(daemon_factory)
     assert (d.drop / "tinjau" / "truncated.pdf").read_bytes() == data[: len(data) // 2]
     st = d.status()
     assert any("truncated.pdf" in p and "incomplete" in p for p in st["problems"])
+
+
+def test_a_damaged_but_whole_pdf_is_filed_and_registered_as_repaired(daemon_factory) -> None:
+    """Issue 16: a PDF whose startxref points a few bytes off (an editor re-encoded it) is
+    whole: filed, with the register's detected_type saying it was opened by repair."""
+    from test_complete_readers import startxref_off
+
+    d = daemon_factory(settle=0.3)
+    (d.drop / "masuk" / "edited.pdf").write_bytes(startxref_off(3))
+    d.wait_event("document.registered", timeout=30)
+    ev = d.wait_event("document.repaired")
+    assert ev["path"] == "masuk/edited.pdf" and ev["note"]
+    (doc,) = d.documents()
+    assert doc["detected_type"] == "pdf-repaired"

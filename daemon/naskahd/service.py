@@ -394,7 +394,10 @@ class Daemon:
                 return None, in_use
             if not verdict.complete:
                 return verdict.kind, verdict.reason
-            kind = verdict.kind
+            kind = verdict.detected_type  # "pdf-repaired": damaged but whole, opened by repair as readers do
+            if verdict.repaired:
+                self.log.info("document.repaired", path=self._shown(os.path.relpath(path, self.config.drop)),
+                              note=verdict.note.english() if verdict.note else None)
         # Whole by its content, but a writer (an SMB client through smbd, or a local
         # program) may still hold it open: a TIFF between pages looks finished too.
         if samba.open_for_write(path) is True:

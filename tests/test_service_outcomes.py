@@ -41,3 +41,19 @@ def test_a_filed_file_that_is_gone_is_forgotten(tmp_path: Path) -> None:
     d.settler.touch(rel, Signature(1, 1, 1, 1), 0.0)
     d._after(Result(Ready(rel, "inbound", Signature(1, 1, 1, 1)), Outcome.FILED))
     assert rel not in d.settler.candidates
+
+
+def test_the_status_summary_names_the_newest_verified_backup(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from naskahd.register import Drive, open_register
+    from naskahd.summary import Summary
+
+    cfg = config.load(str(write_config(tmp_path / "t")))
+    sessions = open_register(cfg.database_url)
+    daemon = SimpleNamespace(config=cfg, filer=SimpleNamespace(sessions=sessions), settler=[], last_backup=None)
+    assert Summary().line(daemon).endswith("last backup -")  # type: ignore[arg-type]
+    with sessions.begin() as s:
+        s.add(Drive(name="safe1", uuid="u1", token_id="t", registered_at=dt.datetime.now(dt.UTC),
+                    last_verified_at=dt.datetime(2026, 12, 1, 3, 4, tzinfo=dt.UTC)))
+    assert Summary().line(daemon).endswith("last backup 2026-12-01 10:04")  # type: ignore[arg-type]  (Asia/Jakarta)

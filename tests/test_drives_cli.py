@@ -69,6 +69,20 @@ def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> Non
     result = json.loads(out.stdout)
     assert result["archive"]["checked"] == 6 and result["drives"]["safe1"]["checked"] == 6
 
+    # The month's report has the drive's figures: the sync, the verification, every copy.
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    month = dt.datetime.fromisoformat(docs[0]["received_at"]).astimezone(ZoneInfo("Asia/Jakarta")).strftime("%Y-%m")
+    report = tmp_path / "report.json"
+    out = cli(cfg, "report", "--month", month, "--format", "json", "-o", str(report))
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads(report.read_text(encoding="utf-8"))["data"]
+    backup = data["backup"]
+    assert backup["available"] is True and [d["label"] for d in backup["drives"]] == ["safe1"]
+    assert backup["not_on_any_drive"] == [] and backup["syncs"][0]["copied"] == 6 and backup["syncs"][0]["ok"]
+    assert backup["verifications"][-1]["ok"] is True and backup["newest_verified_at"]
+
     # A changed, a missing and an unexpected file on the drive are each named.
     first = mp / "naskah" / docs[0]["archive_path"]
     first.write_bytes(b"tampered")

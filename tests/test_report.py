@@ -291,6 +291,9 @@ def test_drive_figures_plug_in_and_a_lost_copy_makes_the_report_out_of_date(regi
     assert "1 proses backup atau verifikasi gagal" in pages[0]
     backup = pages[-1]
     assert "BACKUP-1" in backup and "GAGAL" in backup and "BAIK" in backup
+    import re
+
+    assert re.search(r"BACKUP-1 28/1", " ".join(pages[1:-1])), [p[p.index("BACKUP"):][:200] for p in pages if "BACKUP" in p][:1]  # the control list names the drive holding each copy, and since when
     assert "Tidak ada: setiap naskah dalam periode ini memiliki salinan terverifikasi." in backup
     _row, csv_content = registry.generate(register, cfg, period.month("2026-11"), "csv", "id", now=MADE)
     body = list(csv.reader(io.StringIO(csv_content.decode("utf-8-sig")), delimiter=";"))[1:]

@@ -67,6 +67,7 @@ def _print_audit(info: dict[str, Any]) -> None:
 def _verify_drives(cfg: Any, sessions: Any, names: list[str] | None, archive_only: bool) -> dict[str, Any]:
     from sqlalchemy import select
 
+    from naskahd import audit
     from naskahd.drives import copy, sync, verify
     from naskahd.register import Drive
 
@@ -89,11 +90,14 @@ def _verify_drives(cfg: Any, sessions: Any, names: list[str] | None, archive_onl
                 f = verify.Findings(refused=why)
             else:
                 f = verify.verify_drive(root, Path(mount.mountpoint), drive, sessions)
-                if f.ok:
-                    with sessions.begin() as s:
+                with sessions.begin() as s:
+                    if f.ok:
                         row = s.get(Drive, drive.id)
                         if row is not None:
                             row.last_verified_at = dt.datetime.now(dt.UTC)
+                    # The verification run, for the backup report (drives/reporting.py).
+                    audit.record(s, "drive.verified", actor=audit.cli_actor(), drive=name, checked=f.checked,
+                                 failed=len(f.missing) + len(f.changed), unexpected=len(f.unexpected), ok=f.ok)
         out[name] = f
     return out
 

@@ -259,9 +259,20 @@ class _Render:
         return KeepTogether([table])
 
     # -- section 1 -----------------------------------------------------------------------
+
+    def _copies(self, copies: list[dict[str, Any]], width: float, size: float) -> str:
+        """``safe1 28/11, safe2 30/11``: which drives hold a verified copy since when."""
+        if not copies:
+            return "–"
+        def since(iso: str) -> str:
+            day = words.local(iso, self.tz).date()
+            return f"{day.day:02d}/{day.month:02d}"  # the year is the report's (the full date is in the CSV)
+
+        text = ", ".join(f"{c['drive']} {since(c['verified_at'])}" if c.get("verified_at") else c["drive"] for c in copies)
+        return _fit(text, width, size)
     def control_list(self) -> list[Any]:
         size = 7.5
-        widths = [0.9, 2.3, 2.65, 1.9, 3.95, 1.6, 2.3, 1.4]  # cm, 17 in all
+        widths = [0.9, 2.3, 2.65, 1.9, 3.05, 1.6, 2.0, 2.6]  # cm, 17 in all
         widths = [w * cm for w in widths]
         header = [_("No."), _("Agenda no."), _("Received"), _("Category"), _("Name"), _("Size"), _("SHA-256"), _("Copies")]
         rows: list[list[str]] = [header]
@@ -273,12 +284,12 @@ class _Render:
             rows.append([
                 str(i), d["agenda"], f"{words.short_date(when.date(), self.lang)} {words.time(when, self.lang)[:5]}",
                 category[d["category"]], _fit(d["name"], name_w, size) if d["name"] is not None else withheld,
-                words.size(d["size"], self.lang), d["hash"][:12], str(len(d["copies"])) if d["copies"] else "–",
+                words.size(d["size"], self.lang), d["hash"][:12], self._copies(d["copies"], widths[7] - 6, size),
             ])
         out: list[Any] = [self.p(escape(_("1. Backup control list (daftar kontrol backup)")), "h1"),
                           self.p(escape(_("Every document registered in the period, in the order received. Names of exempt "
-                                          "letters are withheld; their hash is that of the encrypted file. Copies: the number "
-                                          "of backup drives holding a verified copy.")), "small"), Spacer(1, 4)]
+                                          "letters are withheld; their hash is that of the encrypted file. Copies: the backup "
+                                          "drives holding a verified copy, and since when.")), "small"), Spacer(1, 4)]
         if len(rows) == 1:
             out.append(self.p(escape(_("No document was registered in the period."))))
             return out

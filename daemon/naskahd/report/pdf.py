@@ -272,18 +272,19 @@ class _Render:
         return _fit(text, width, size)
     def control_list(self) -> list[Any]:
         size = 7.5
-        widths = [0.9, 2.3, 2.65, 1.9, 3.05, 1.6, 2.0, 2.6]  # cm, 17 in all
+        widths = [0.9, 2.3, 2.65, 1.9, 2.85, 1.6, 2.3, 2.5]  # cm, 17 in all
         widths = [w * cm for w in widths]
         header = [_("No."), _("Agenda no."), _("Received"), _("Category"), _("Name"), _("Size"), _("SHA-256"), _("Copies")]
         rows: list[list[str]] = [header]
         withheld = _("(withheld: exempt)")
         category = {c: words.category(c) for c in CATEGORIES}  # looked up once, not per row
         name_w = widths[4] - 6
+        withheld_fit = _fit(withheld, name_w, size)
         for i, d in enumerate(self.s["documents"], 1):
             when = words.local(d["received_at"], self.tz)
             rows.append([
                 str(i), d["agenda"], f"{words.short_date(when.date(), self.lang)} {words.time(when, self.lang)[:5]}",
-                category[d["category"]], _fit(d["name"], name_w, size) if d["name"] is not None else withheld,
+                category[d["category"]], _fit(d["name"], name_w, size) if d["name"] is not None else withheld_fit,
                 words.size(d["size"], self.lang), d["hash"][:12], self._copies(d["copies"], widths[7] - 6, size),
             ])
         out: list[Any] = [self.p(escape(_("1. Backup control list (daftar kontrol backup)")), "h1"),

@@ -210,6 +210,10 @@ def test_sighup_reloads_rules_and_keeps_the_old_on_invalid_or_path_change(tmp_pa
         assert d.wait_event("document.registered", count=4)["category"] == "outbound"
         assert not (d.root / "archive2").exists()
         assert notify.wait("READY", "1", count=4, daemon=d)
+        # The audit trail holds the one reload that was applied, with the keys it changed.
+        d.config.write_text(original)  # (the file names archive2 now: the command would refuse it)
+        reloads = [e for e in json.loads(d.cli("log", "--json").stdout) if e["event"] == "config.reloaded"]
+        assert [sorted(r["details"]["keys"].split(", ")) for r in reloads] == [["rules", "watch.settle_seconds"]], reloads
     finally:
         d.stop()
 

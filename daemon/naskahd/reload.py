@@ -89,6 +89,12 @@ def reload(daemon: Daemon) -> dict[str, Any]:
         return {**outcome, "result": "unchanged", "detail": ""}
     apply(daemon, new, changed)
     daemon.log.info("config.reloaded", config=new.source, changed={KEYS[k]: [shown(k, a), shown(k, b)] for k, (a, b) in changed.items()})
+    try:  # the audit trail keeps which keys changed (their values are in the log)
+        from naskahd import audit
+
+        audit.record_now(daemon.filer.sessions, "config.reloaded", keys=", ".join(KEYS[k] for k in changed))
+    except Exception as exc:  # a busy or full register must not undo a valid reload
+        daemon.log.error("audit.record_failed", event="config.reloaded", error=str(exc))
     if new.recipient_problem and "recipients" in changed:
         daemon.log.warning("encryption.no_recipient", problem=new.recipient_problem)
     return {**outcome, "result": "applied", "detail": ", ".join(KEYS[k] for k in changed)}

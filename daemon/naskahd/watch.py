@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import stat
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,10 @@ class Watcher:
             from watchdog.observers.inotify import InotifyObserver
 
             _no_move_pairing_wait()
+            # watchdog 7 warns (on stderr, several lines) when a folder made and filled at once
+            # (the holding folder's subfolders, filing/release.py) gets its watch added twice:
+            # the same callback replaces itself, nothing is lost. Kept out of the log.
+            warnings.filterwarnings("ignore", message="Callback with id .* already exists for watch", category=RuntimeWarning)
             self.observer = InotifyObserver()
             logging.getLogger("watchdog.observers.inotify_c").addHandler(self._spotter)
             logging.getLogger("watchdog.observers.inotify").addHandler(self._spotter)

@@ -312,3 +312,28 @@ def test_a_plainly_wrong_clock_numbers_nothing(tmp_path: Path, year: int) -> Non
     now[0] = dt.datetime(2026, 6, 1, 3, tzinfo=dt.UTC)  # set right: filed as usual
     (later,) = filer.file_batch(ready(cfg, [second]))
     assert later.outcome is Outcome.FILED and later.agenda == "0002/M/2026"
+
+
+def test_a_held_file_whose_folder_was_removed_meanwhile_is_put_back_into_it_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    cfg, _contents = setup(tmp_path, n=0)
+    sub = cfg.drop / "masuk" / "bagian umum"
+    sub.mkdir()
+    (sub / "a.pdf").write_bytes(os.urandom(3000))
+    contents = {"masuk/bagian umum/a.pdf": (sub / "a.pdf").read_bytes()}
+    filer = Filer(cfg, open_register(cfg.database_url))
+    real_unlink = os.unlink
+
+    def unlink(p, *a, **k):  # type: ignore[no-untyped-def]
+        if str(cfg.hold_dir) in os.fspath(p):
+            raise Crash()  # killed between the claim and the removal
+        return real_unlink(p, *a, **k)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    with pytest.raises(Crash):
+        filer.file_batch(ready(cfg, list(contents)))
+    monkeypatch.undo()
+    shutil.rmtree(sub)  # a person tidied the (now empty) folder away meanwhile
+    assert Filer(cfg, open_register(cfg.database_url)).reconcile() == []
+    assert len(check_invariants(cfg, contents)) == 1

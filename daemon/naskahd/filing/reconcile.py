@@ -58,8 +58,7 @@ class Reconciler:
 
     def reconcile(self) -> list[str]:
         """Finish or roll back whatever a crash left half-done. Returns problems for a person."""
-        problems: list[str] = []
-        self._return_held()
+        problems: list[str] = self._return_held()
         with self.sessions() as session:
             rows = session.scalars(
                 select(Document).where(Document.state.in_([DocumentState.STAGED, DocumentState.SOURCE_STUCK]))
@@ -77,16 +76,26 @@ class Reconciler:
             self.log.info("archive.temp_removed", path=str(temp.relative_to(self.config.archive)))
         return problems
 
-    def _return_held(self) -> None:
-        """Step 1: every file in the holding folder back under its name (or to review)."""
+    def _return_held(self) -> list[str]:
+        """Step 1: every file in the holding folder back under its name (or to review).
+        One that cannot be moved stays there (never lost), and is a problem for a person."""
+        problems: list[str] = []
         hold = self.config.hold_dir
         for dirpath, _dirs, files in os.walk(hold):
             for name in files:
                 held = Path(dirpath) / name
                 rel = held.relative_to(hold).as_posix()
-                released = self.release.put_back(held, self.config.drop / rel)
-                self.log.info("document.returned", path=naming.shown_relpath(rel, exempt=self._exempt_path(rel)),
-                              moved_to_review=bool(released.moved_to_review))
+                shown = naming.shown_relpath(rel, exempt=self._exempt_path(rel))
+                try:
+                    released = self.release.put_back(held, self.config.drop / rel)
+                except OSError as exc:
+                    problem = self.config.withheld(_("{path} waits in {folder} and cannot be put back: {error}; move it back by hand").format(
+                        path=shown, folder=self.config.hold_dir, error=exc.strerror))
+                    self.log.error("document.return_failed", path=shown, error=exc.strerror)
+                    problems.append(problem)
+                    continue
+                self.log.info("document.returned", path=shown, moved_to_review=bool(released.moved_to_review))
+        return problems
 
     def _exempt_path(self, rel: str) -> bool:
         from naskahd.classify import classify

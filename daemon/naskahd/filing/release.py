@@ -105,6 +105,7 @@ class Release:
     def put_back(self, held: Path, origin: Path) -> Released:
         """Return a held file to its name, never overwriting; to review if the name is taken."""
         try:
+            durable.makedirs(origin.parent)  # its folder may have been removed meanwhile
             durable.rename_noreplace(held, origin)
             return Released(replaced=True)
         except FileExistsError:

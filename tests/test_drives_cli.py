@@ -92,6 +92,8 @@ def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> Non
     assert out.returncode == 1
     r = json.loads(out.stdout)["drives"]["safe1"]
     assert r["changed"] == [docs[0]["agenda"]] and r["missing"] == [docs[1]["agenda"]] and r["unexpected"] == ["naskah/stray.txt"]
+    # Those two are no verified backup any more: the drive lacks them again.
+    assert json.loads(cli(cfg, "drive", "list", "--json").stdout)[0]["pending_files"] == 2
     (mp / "naskah" / "stray.txt").unlink()
     # in the archive: a stray file is named, naskahd's own root marker (written by init) is not
     assert (cfg.parent / "archive" / ".naskahd-root").is_file()

@@ -337,3 +337,22 @@ def test_a_held_file_whose_folder_was_removed_meanwhile_is_put_back_into_it_agai
     shutil.rmtree(sub)  # a person tidied the (now empty) folder away meanwhile
     assert Filer(cfg, open_register(cfg.database_url)).reconcile() == []
     assert len(check_invariants(cfg, contents)) == 1
+
+
+def test_an_exempt_held_file_whose_name_was_taken_goes_to_the_exempt_review_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from naskahd import age
+
+    officer = age.generate_identity()
+    cfg = config.load(str(write_config(tmp_path / "t", recipients=[str(officer.recipient())])))
+    rel = "dikecualikan/scan0001.pdf"
+    (cfg.drop / rel).write_bytes(os.urandom(3000))
+    filer = Filer(cfg, open_register(cfg.database_url), [officer.recipient()])
+    real_unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda p, *a, **k: (_ for _ in ()).throw(Crash()) if str(cfg.hold_dir) in os.fspath(p) else real_unlink(p, *a, **k))
+    with pytest.raises(Crash):
+        filer.file_batch([Ready(rel, "exempt", Signature.of(os.lstat(cfg.drop / rel)))])
+    monkeypatch.undo()
+    (cfg.drop / rel).write_bytes(b"the scanner reused the name")  # before the restart
+    Filer(cfg, open_register(cfg.database_url), [officer.recipient()]).reconcile()
+    assert not any(p.is_file() for p in cfg.review_dir.glob("*")), "never among ordinary review items"
+    assert len(list((cfg.review_dir / "dikecualikan").iterdir())) == 1

@@ -36,6 +36,8 @@ KEYS = {
     "incomplete_after_seconds": "watch.incomplete_after_seconds", "rescan_seconds": "watch.rescan_seconds",
     "content_check": "watch.content_check", "ignore": "watch.ignore",
     "rules": "rules", "recipients": "encryption.recipients",
+    "office_place": "office.place", "backup_max_age_days": "backup.max_age_days",
+    "eject_after_sync": "drives.eject_after_sync",
 }
 RESTART_ONLY = ("drop", "archive", "state", "watch_mode")
 _NOT_SETTINGS = ("source", "embedded", "recipient_problem")
@@ -78,7 +80,7 @@ def reload(daemon: Daemon) -> dict[str, Any]:
         daemon.log.error("config.reload_failed", config=old.source, error=exc.render(), kept="the configuration in force")
         return {**outcome, "result": "invalid", "detail": exc.render()}
     changed = changes(old, new)
-    fixed = [KEYS[k] for k in RESTART_ONLY if k in changed]
+    fixed = [KEYS.get(k, k) for k in RESTART_ONLY if k in changed]
     if fixed:
         why = _("{keys} cannot change while the daemon runs: restart it (systemctl restart naskahd); the configuration in force is unchanged").format(keys=", ".join(fixed))
         daemon.log.error("config.reload_refused", config=old.source, keys=fixed, reason=why)
@@ -88,16 +90,16 @@ def reload(daemon: Daemon) -> dict[str, Any]:
         daemon.config = new  # e.g. the recipients' problem text, which compares equal
         return {**outcome, "result": "unchanged", "detail": ""}
     apply(daemon, new, changed)
-    daemon.log.info("config.reloaded", config=new.source, changed={KEYS[k]: [shown(k, a), shown(k, b)] for k, (a, b) in changed.items()})
+    daemon.log.info("config.reloaded", config=new.source, changed={KEYS.get(k, k): [shown(k, a), shown(k, b)] for k, (a, b) in changed.items()})
     try:  # the audit trail keeps which keys changed (their values are in the log)
         from naskahd import audit
 
-        audit.record_now(daemon.filer.sessions, "config.reloaded", keys=", ".join(KEYS[k] for k in changed))
+        audit.record_now(daemon.filer.sessions, "config.reloaded", keys=", ".join(KEYS.get(k, k) for k in changed))
     except Exception as exc:  # a busy or full register must not undo a valid reload
         daemon.log.error("audit.record_failed", event="config.reloaded", error=str(exc))
     if new.recipient_problem and "recipients" in changed:
         daemon.log.warning("encryption.no_recipient", problem=new.recipient_problem)
-    return {**outcome, "result": "applied", "detail": ", ".join(KEYS[k] for k in changed)}
+    return {**outcome, "result": "applied", "detail": ", ".join(KEYS.get(k, k) for k in changed)}
 
 
 def apply(daemon: Daemon, new: Config, changed: dict[str, tuple[Any, Any]]) -> None:

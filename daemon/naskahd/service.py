@@ -96,6 +96,14 @@ class Daemon:
         self._disk_full = False  # the state disk is full (register.space_problem): logged once
         self._heartbeat_error: str | None = None
 
+    def _audit(self, sessions: Any, event: str, **details: Any) -> None:
+        """An audit row of its own; a full or locked register must not turn a start or a clean
+        stop into a failure (the log has the event either way)."""
+        try:
+            audit.record_now(sessions, event, **details)
+        except Exception as exc:
+            self.log.error("audit.record_failed", event=event, error=self.config.withheld(str(exc)))
+
     # -- signals: record only ------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.signals.append(signum)
@@ -128,7 +136,7 @@ class Daemon:
                 "daemon.started", pid=os.getpid(), drop=str(self.config.drop), archive=str(self.config.archive),
                 watch_mode=watcher.mode, filesystem=watcher.fstype, config=self.config.source,
             )
-            audit.record_now(sessions, "daemon.started", pid=os.getpid(), watch_mode=watcher.mode)
+            self._audit(sessions, "daemon.started", pid=os.getpid(), watch_mode=watcher.mode)
             if self.config.recipient_problem:
                 self.log.warning("encryption.no_recipient", problem=self.config.recipient_problem)
             self.watcher = watcher
@@ -149,7 +157,7 @@ class Daemon:
                 except OSError as exc:  # a full state disk must not turn a clean stop into a crash
                     self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
                 self.log.info("daemon.stopped", pid=os.getpid())
-                audit.record_now(sessions, "daemon.stopped", pid=os.getpid())
+                self._audit(sessions, "daemon.stopped", pid=os.getpid())
         finally:
             if roots is not None:
                 roots.release()

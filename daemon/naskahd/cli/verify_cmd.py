@@ -64,6 +64,15 @@ def _print_audit(info: dict[str, Any]) -> None:
                 ).format(rows=info["rows"]))
 
 
+def _withdraw(session: Any, drive_id: int, agendas: list[str]) -> None:
+    from sqlalchemy import delete, select
+
+    from naskahd.register import Copy, Document
+
+    ids = select(Document.id).where(Document.agenda.in_(agendas))
+    session.execute(delete(Copy).where(Copy.drive_id == drive_id, Copy.document_id.in_(ids)))
+
+
 def _verify_drives(cfg: Any, sessions: Any, names: list[str] | None, archive_only: bool) -> dict[str, Any]:
     from sqlalchemy import select
 
@@ -95,6 +104,10 @@ def _verify_drives(cfg: Any, sessions: Any, names: list[str] | None, archive_onl
                         row = s.get(Drive, drive.id)
                         if row is not None:
                             row.last_verified_at = dt.datetime.now(dt.UTC)
+                    elif f.missing or f.changed:
+                        # A copy found missing or changed is no verified backup any more: its
+                        # record goes, so reports and the next sync see the document as lacking.
+                        _withdraw(s, drive.id, [*f.missing, *f.changed])
                     # The verification run, for the backup report (drives/reporting.py).
                     audit.record(s, "drive.verified", actor=audit.cli_actor(), drive=name, checked=f.checked,
                                  failed=len(f.missing) + len(f.changed), unexpected=len(f.unexpected), ok=f.ok)

@@ -50,8 +50,9 @@ def backup_facts(session: Session, lo: dt.datetime, hi: dt.datetime, document_id
     ]
     return {
         "available": bool(drives),
-        "drives": [{"label": d.name, "registered_at": _iso(d.registered_at), "last_seen_at": _iso(d.last_sync_at)}
-                   for d in drives],
+        # No "last_seen_at": a report's data would change with every sync, and a reviewed report
+        # would always be out of date. What a sync did is in "syncs", by period.
+        "drives": [{"label": d.name, "registered_at": _iso(d.registered_at), "last_seen_at": None} for d in drives],
         "syncs": syncs,
         "verifications": verifications,
         "copies": copies,

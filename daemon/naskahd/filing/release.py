@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from naskahd import durable, naming
+from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.config import Config
 from naskahd.register import DocumentState
 from naskahd.settle import Signature
@@ -109,8 +110,17 @@ class Release:
             durable.rename_noreplace(held, origin)
             return Released(replaced=True)
         except FileExistsError:
-            moved = move_aside(held, self.config.review_dir, origin.name)
+            # An exempt letter keeps its protection in review: apart, its name withheld, and
+            # the only way back offered is into dikecualikan/ (status, review).
+            folder = self.config.review_dir / DROP_FOLDER[EXEMPT] if self._exempt(origin) else self.config.review_dir
+            moved = move_aside(held, folder, origin.name)
             return Released(replaced=True, moved_to_review=moved)
+
+    def _exempt(self, origin: Path) -> bool:
+        from naskahd.classify import classify
+
+        rel = origin.relative_to(self.config.drop).as_posix()
+        return rel.split("/", 1)[0] == DROP_FOLDER[EXEMPT] or classify(rel, self.config.rules) == EXEMPT
 
     def remove(self, relpath: str, signature: Signature) -> DocumentState | Released | OSError:
         """Step 4 for a filed scan: FILED once the very file taken is removed; a Released

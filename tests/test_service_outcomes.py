@@ -57,3 +57,15 @@ def test_the_status_summary_names_the_newest_verified_backup(tmp_path: Path) -> 
         s.add(Drive(name="safe1", uuid="u1", token_id="t", registered_at=dt.datetime.now(dt.UTC),
                     last_verified_at=dt.datetime(2026, 12, 1, 3, 4, tzinfo=dt.UTC)))
     assert Summary().line(daemon).endswith("last backup 2026-12-01 10:04")  # type: ignore[arg-type]  (Asia/Jakarta)
+
+
+def test_every_setting_a_reload_can_change_has_a_name() -> None:
+    """A reload names what changed (reload.KEYS); a setting missing there stopped the
+    daemon's loop with a KeyError when it changed (office.place, backup.max_age_days, ...)."""
+    import dataclasses
+
+    from naskahd import reload
+    from naskahd.config import Config
+
+    fields = {f.name for f in dataclasses.fields(Config)}
+    assert fields - set(reload._NOT_SETTINGS) <= set(reload.KEYS), fields - set(reload._NOT_SETTINGS) - set(reload.KEYS)

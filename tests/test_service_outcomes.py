@@ -69,3 +69,25 @@ def test_every_setting_a_reload_can_change_has_a_name() -> None:
 
     fields = {f.name for f in dataclasses.fields(Config)}
     assert fields - set(reload._NOT_SETTINGS) <= set(reload.KEYS), fields - set(reload._NOT_SETTINGS) - set(reload.KEYS)
+
+
+def test_a_completeness_reason_is_stored_once_and_shown_in_each_readers_language() -> None:
+    """Issue 18: reasons are stored as a template with its values, not as text in the
+    daemon's language; the completeness check's reasons (issue 16) too."""
+    from naskahd import i18n, reasons
+    from naskahd.complete import check_fd  # noqa: F401  (the package that marks these templates)
+    from naskahd.complete.base import Reason
+
+    why = Reason.of("object {num} lies past the end of the file (not written yet)", num=4096)
+    stored = reasons.encode_template(why.template, **dict(why.params))
+    nested = reasons.encode("still_incomplete", seconds=600, reason=reasons.nested(stored))
+    try:
+        i18n.setup("en")
+        english, inner_en = reasons.render(nested), reasons.render(stored)
+        i18n.setup("id")
+        indonesian, inner_id = reasons.render(nested), reasons.render(stored)
+    finally:
+        i18n.setup("en")
+    assert inner_en == "object 4096 lies past the end of the file (not written yet)"
+    assert "4096" in inner_id and inner_id != inner_en  # the completeness reason itself, in Indonesian
+    assert inner_en in english and inner_id in indonesian

@@ -44,12 +44,19 @@ REASONS: dict[str, str] = {
 }
 
 _PREFIX = '{"code":'
+_TEMPLATE_PREFIX = '{"template":'
 
 
 def encode(code: str, **params: Any) -> str:
     """The stored form of reason ``code`` (a key of REASONS) with its parameters."""
     assert code in REASONS, code
     return json.dumps({"code": code, "params": params}, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_template(template: str, **params: Any) -> str:
+    """The stored form of a message another module marked with ``N_`` (the completeness
+    check's reasons, complete.base.Reason): rendered in the reader's language when shown."""
+    return json.dumps({"template": template, "params": params}, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -59,22 +66,24 @@ def os_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> dict[s
 
 
 def _decode(stored: str) -> dict[str, Any] | None:
-    if not stored.startswith(_PREFIX):
+    if not stored.startswith((_PREFIX, _TEMPLATE_PREFIX)):
         return None
     try:
         value = json.loads(stored)
     except ValueError:
         return None
+    if isinstance(value, dict) and isinstance(value.get("template"), str):
+        return value
     return value if isinstance(value, dict) and value.get("code") in REASONS else None
 
 
 def code_of(stored: str | None) -> str | None:
     value = _decode(stored) if stored else None
-    return value["code"] if value else None
+    return value.get("code") if value else None
 
 
 def _param(value: Any) -> Any:
-    if isinstance(value, dict) and "code" in value and value.get("code") in REASONS:
+    if isinstance(value, dict) and (value.get("code") in REASONS or isinstance(value.get("template"), str)):
         return _render(value)
     if isinstance(value, dict) and "errno" in value:
         from naskahd.oserrors import describe
@@ -87,7 +96,7 @@ def _param(value: Any) -> Any:
 
 
 def _render(value: dict[str, Any]) -> str:
-    template = REASONS[value["code"]]
+    template = value["template"] if "template" in value else REASONS[value["code"]]
     params = {k: _param(v) for k, v in (value.get("params") or {}).items()}
     try:
         return _(template).format(**params)

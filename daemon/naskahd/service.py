@@ -401,7 +401,8 @@ class Daemon:
             except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
                 return None, in_use
             if not verdict.complete:
-                return verdict.kind, verdict.reason
+                why = verdict.why  # stored as its template and values: shown in each reader's language
+                return verdict.kind, reasons.encode_template(why.template, **dict(why.params)) if why else verdict.reason
             kind = verdict.detected_type  # "pdf-repaired": damaged but whole, opened by repair as readers do
             if verdict.repaired:
                 self.log.info("document.repaired", path=self._shown(os.path.relpath(path, self.config.drop)),

@@ -169,3 +169,14 @@ def test_log_lists_the_events(tmp_path: Path) -> None:
     later = subprocess.run(naskahd_cmd("--config", str(config), "log", "--since", "2999-01-01", "--json"),
                            capture_output=True, text=True, timeout=60)
     assert json.loads(later.stdout) == []
+
+
+def test_a_new_register_has_its_audit_head_row_before_any_event(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The first append is then an UPDATE of that row, which locks it on PostgreSQL as on
+    SQLite: two first writers can never both create it."""
+    from naskahd.register import AuditHead, open_register
+
+    sessions = open_register(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    with sessions() as s:
+        (head,) = s.query(AuditHead).all()
+    assert (head.id, head.seq, head.sha256) == (1, 0, "0" * 64)

@@ -35,6 +35,10 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
+    # The head row exists from the start, so the very first append is an UPDATE that takes a
+    # row lock on PostgreSQL too (two first writers would otherwise both INSERT it).
+    op.bulk_insert(sa.table('audit_head', sa.column('id', sa.Integer()), sa.column('seq', sa.Integer()),
+                            sa.column('sha256', sa.String())), [{'id': 1, 'seq': 0, 'sha256': '0' * 64}])
     op.create_table('reports',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),

@@ -75,3 +75,20 @@ def test_a_file_over_4_gib_is_set_aside_on_fat32_only() -> None:
     big = _w(1, "inbound/2026/12/big.tif", size=5 * 1024**3)
     assert plan.assign([big, _w(2, "inbound/2026/12/s.pdf")], set(), fstype="vfat").too_big == (big,)
     assert plan.assign([big], set(), fstype="exfat").too_big == ()
+
+
+def test_a_read_error_of_the_archive_file_is_the_archives_not_the_drives(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """EIO while reading the archive copy (a bad sector on the host) must not read as "the
+    drive went away" (copy.GONE): it is the archive file's, named as such."""
+    import os
+
+    import pytest
+
+    from naskahd.drives import copy
+
+    fd = os.open(tmp_path, os.O_RDONLY)  # reading a folder fails (EISDIR), as a bad sector would (EIO)
+    try:
+        with pytest.raises(copy._SourceBad, match="archive file cannot be read"):
+            copy._read_source(fd)
+    finally:
+        os.close(fd)

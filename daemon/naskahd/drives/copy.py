@@ -353,6 +353,15 @@ class _SourceBad(Exception):
     pass
 
 
+def _read_source(fd: int) -> bytes:
+    """A chunk of the archive file. Its read errors (a bad sector of the archive's disk) are
+    the archive's, named as such, never taken for the drive going away."""
+    try:
+        return os.read(fd, CHUNK)
+    except OSError as exc:
+        raise _SourceBad(_("its archive file cannot be read: {error}").format(error=exc.strerror)) from None
+
+
 def _write_temp(source: Path, dirfd: int, item: Item, *, fsync: bool = False) -> str:
     """Copy ``source`` to a new temp file in ``dirfd`` (the batch's syncfs flushes it, or
     with ``fsync`` this call); its name."""
@@ -366,7 +375,7 @@ def _write_temp(source: Path, dirfd: int, item: Item, *, fsync: bool = False) ->
         try:
             h = hashlib.sha256()
             size = 0
-            while chunk := os.read(src, CHUNK):
+            while chunk := _read_source(src):
                 h.update(chunk)
                 size += len(chunk)
                 view = memoryview(chunk)

@@ -122,6 +122,11 @@ class Daemon:
         try:
             roots = installation.lock_roots(self.config)
             self._install_signals()
+            try:  # from here a crash (even in start-up reconciliation) reads as one in `status`
+                write_heartbeat(self.config.state, {"running": True, "pid": os.getpid(), "starting": True,
+                                                    "since": self.since.isoformat(timespec="seconds"), "heartbeat": _iso_now()})
+            except OSError as exc:
+                self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
             watcher = watch.Watcher(self.config, self.events)

@@ -344,6 +344,3 @@ class Filer:
     # -- start-up reconciliation (reconcile.py) -------------------------------------------------
     def reconcile(self) -> list[str]:
         return self.reconciler.reconcile()
-
-    # For tests and tools that expect the pre-package names.
-    _finish = property(lambda self: self.reconciler.finish)

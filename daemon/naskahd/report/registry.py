@@ -141,6 +141,13 @@ def _name(by: str) -> str:
     return name
 
 
+def _refuse_if_outdated(s: Session, cfg: Any, row: Report) -> None:
+    """A sign-off is only ever given to a report of the register as it is now."""
+    if is_outdated(s, cfg, row):
+        raise ReportError(_("report {id} is out of date: the register has changed since it was made; "
+                            "generate it again and review the new one").format(id=row.id))
+
+
 def review(sessions: sessionmaker[Session], cfg: Any, report_id: int, by: str, note: str | None = None,
            now: dt.datetime | None = None) -> Report:
     """Step 9: the head of the cryptography section reviewed the report."""
@@ -149,9 +156,7 @@ def review(sessions: sessionmaker[Session], cfg: Any, report_id: int, by: str, n
         row = get(s, report_id)
         if row.reviewed_by:
             raise ReportError(_("report {id} was already reviewed by {by}").format(id=report_id, by=row.reviewed_by))
-        if is_outdated(s, cfg, row):
-            raise ReportError(_("report {id} is out of date: the register has changed since it was made; "
-                                "generate it again and review the new one").format(id=report_id))
+        _refuse_if_outdated(s, cfg, row)
         row.reviewed_by, row.reviewed_at, row.review_note = name, now or _now(), note
         audit.record(s, "report.reviewed", actor=name, report_id=report_id, sha256=row.sha256, note=note)
         return row
@@ -168,9 +173,7 @@ def validate(sessions: sessionmaker[Session], cfg: Any, report_id: int, by: str,
                                 "('naskahd report review {id} --by NAME')").format(id=report_id))
         if row.validated_by:
             raise ReportError(_("report {id} was already validated by {by}").format(id=report_id, by=row.validated_by))
-        if is_outdated(s, cfg, row):
-            raise ReportError(_("report {id} is out of date: the register has changed since it was made; "
-                                "generate it again and review the new one").format(id=report_id))
+        _refuse_if_outdated(s, cfg, row)
         row.validated_by, row.validated_at, row.validation_note = name, now or _now(), note
         event = audit.record(s, "report.validated", actor=name, report_id=report_id, sha256=row.sha256, note=note)
         row.anchor = f"{event.seq}:{event.sha256}"

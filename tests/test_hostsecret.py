@@ -34,7 +34,4 @@ def test_purposes_do_not_share_tags() -> None:
     a = hostsecret.keyed(secret, "drive-token", b"x")
     b = hostsecret.keyed(secret, "exempt-content", b"x")
     assert a != b
-    h = hostsecret.keyed_hasher(secret, "exempt-content")
-    h.update(b"x")
-    assert h.hexdigest() == b
     assert hostsecret.keyed(bytes([1]) + bytes(31), "exempt-content", b"x") != b

@@ -54,10 +54,4 @@ def keyed(secret: bytes, purpose: str, data: bytes) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def keyed_hasher(secret: bytes, purpose: str) -> "hmac.HMAC":
-    """An incremental HMAC-SHA256 for ``purpose`` (feed it with ``update``), as ``keyed``."""
-    key = hmac.new(secret, b"naskahd/" + purpose.encode(), hashlib.sha256).digest()
-    return hmac.new(key, digestmod=hashlib.sha256)
-
-
-__all__ = ["NAME", "SIZE", "keyed", "keyed_hasher", "load", "path"]
+__all__ = ["NAME", "SIZE", "keyed", "load", "path"]

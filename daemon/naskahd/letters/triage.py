@@ -155,14 +155,17 @@ def _duplicate_entries(cfg: Any, keys: Any, sessions: Any) -> list[Entry]:
 
 
 def _open(cfg: Any, *, create: bool = False) -> Any:
+    """The register: for reading, None when it cannot be opened (the files are still
+    listed); for a change, checked to be this installation's, and migrated."""
+    from naskahd import installation
     from naskahd.errors import RegisterError
     from naskahd.register import open_register
 
+    if create:
+        return installation.open_checked(cfg, create=True)
     try:
-        return open_register(cfg.database_url, create=create)
+        return open_register(cfg.database_url, create=False)
     except RegisterError:
-        if create:
-            raise
         return None
 
 

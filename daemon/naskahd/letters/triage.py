@@ -184,6 +184,23 @@ def items(cfg: Any) -> list[dict[str, Any]]:
     return [{k: v for k, v in e.info.items() if not k.startswith("_")} for e in entries(cfg)]
 
 
+def id_of(cfg: Any, name: str) -> str | None:
+    """The ``id`` of the file ``name`` in the review folder (``scan.pdf``,
+    ``dikecualikan/scan.pdf``) or the duplicates folder: for the command line, whose user
+    sees the folder. Never offered to the web: a name guessed there must confirm nothing."""
+    wanted = name.strip().strip("/")
+    for prefix in (f"{cfg.review_dir.name}/", f"{cfg.duplicates_dir.name}/"):
+        wanted = wanted.removeprefix(prefix)
+    for entry in entries(cfg):
+        folder = cfg.review_dir if entry.kind == REVIEW else cfg.duplicates_dir
+        if entry.path.relative_to(folder).as_posix() == wanted:
+            if entry.id is None:
+                raise LetterError(_("this exempt item can only be handled by a user who may read the host secret in "
+                                    "{state} (the naskahd user, or root)").format(state=cfg.state), field="item")
+            return entry.id
+    return None
+
+
 def _find(cfg: Any, item: Any, kind: str) -> Entry:
     wanted = item.get("id") if isinstance(item, dict) else item
     for entry in entries(cfg):

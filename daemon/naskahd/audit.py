@@ -80,13 +80,14 @@ def row_hash(seq: int, at: dt.datetime, event: str, actor: str, details: str, pr
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime | None = None, **details: Any) -> AuditEvent:
-    """Append ``event`` to the chain inside the caller's transaction (the caller commits)."""
+def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime | None = None, **details: Any) -> Head:
+    """Append ``event`` to the chain inside the caller's transaction (the caller commits).
+    Returns its place in the chain (``seq``, ``sha256``)."""
     return record_many(session, [(event, details)], actor=actor, at=at)[0]
 
 
 def record_many(session: Session, items: Sequence[tuple[str, dict[str, Any]]], *, actor: str = DAEMON,
-                at: dt.datetime | None = None) -> list[AuditEvent]:
+                at: dt.datetime | None = None) -> list[Head]:
     """Append several events (``(event, details)``) in order, in a few statements for the lot."""
     texts = []
     for event, details in items:
@@ -110,21 +111,25 @@ def record_many(session: Session, items: Sequence[tuple[str, dict[str, Any]]], *
     rows = []
     for seq, (event, _details), text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, texts, strict=True):
         digest = row_hash(seq, when, event, actor, text, prev)
-        rows.append(AuditEvent(seq=seq, at=when, event=event, actor=actor, details=text, prev_sha256=prev, sha256=digest))
+        rows.append({"seq": seq, "at": when, "event": event, "actor": actor, "details": text,
+                     "prev_sha256": prev, "sha256": digest})
         prev = digest
-    session.add_all(rows)
+    # One executemany of the table's INSERT (Core): no ORM objects to track and flush, no
+    # RETURNING (the keys are ours). A batch's rows cost a fraction of add_all()'s CPU on
+    # the daemon's serial stage (docs/benchmarks.md, "Filing after session 5's merges").
+    session.execute(insert(AuditEvent.__table__), rows)
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sha256=prev))
-    return rows
+    return [Head(row["seq"], row["sha256"]) for row in rows]
 
 
-def record_now(sessions: sessionmaker[Session], event: str, **details: Any) -> AuditEvent:
+def record_now(sessions: sessionmaker[Session], event: str, **details: Any) -> Head:
     """``record`` in a transaction of its own (daemon started or stopped)."""
     with sessions.begin() as session:
         return record(session, event, **details)
 
 
 # -- the events of the filing pipeline, built from register rows (never from file names) ----
-def documents_filed(session: Session, docs: Iterable[Any]) -> list[AuditEvent]:
+def documents_filed(session: Session, docs: Iterable[Any]) -> list[Head]:
     """``document.filed`` for each new row (and ``document.encrypted`` for exempt ones)."""
     items: list[tuple[str, dict[str, Any]]] = []
     for d in docs:
@@ -138,7 +143,7 @@ def documents_filed(session: Session, docs: Iterable[Any]) -> list[AuditEvent]:
     return record_many(session, items)
 
 
-def duplicates_seen(session: Session, pairs: Iterable[tuple[Any, str]]) -> list[AuditEvent]:
+def duplicates_seen(session: Session, pairs: Iterable[tuple[Any, str]]) -> list[Head]:
     """``document.duplicate`` for each (registered row it duplicates, category it came in as)."""
     return record_many(session, [("document.duplicate", {"duplicate_of": d.agenda, "category": category})
                                  for d, category in pairs])

@@ -75,7 +75,13 @@ def canonical_details(details: dict[str, Any]) -> str:
 
 def row_hash(seq: int, at: dt.datetime, event: str, actor: str, details: str, prev_sha256: str) -> str:
     """SHA-256 of a row's canonical content: a JSON array of its fields, in a fixed order."""
-    content = json.dumps([seq, _iso(at), event, actor, json.loads(details), prev_sha256],
+    return _content_hash(seq, _iso(at), event, actor, json.loads(details), prev_sha256)
+
+
+def _content_hash(seq: int, at_iso: str, event: str, actor: str, details: dict[str, Any], prev_sha256: str) -> str:
+    """``row_hash`` of a row being appended, from the details it was given (what its stored
+    text reads back as: scalars only, ``canonical_details``), without parsing that text."""
+    content = json.dumps([seq, at_iso, event, actor, details, prev_sha256],
                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
@@ -89,36 +95,39 @@ def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime
 def record_many(session: Session, items: Sequence[tuple[str, dict[str, Any]]], *, actor: str = DAEMON,
                 at: dt.datetime | None = None) -> list[Head]:
     """Append several events (``(event, details)``) in order, in a few statements for the lot."""
-    texts = []
+    given, texts = [], []
     for event, details in items:
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
-        texts.append(canonical_details({k: v for k, v in details.items() if v is not None}))
+        given.append({k: v for k, v in details.items() if v is not None})
+        texts.append(canonical_details(given[-1]))
     if not items:
         return []
     when = at or utcnow()
+    when_iso = _iso(when)
+    # Core statements on the tables (here and below): no ORM objects to track and flush, no
+    # session to synchronise. A batch's rows cost a fraction of the ORM's CPU on the
+    # daemon's serial stage (docs/benchmarks.md, "Filing after session 5's merges").
+    head = AuditHead.__table__
     # Move the head on first: this write takes the lock, so the previous row read below is
     # the last one for as long as this transaction lives.
     moved = session.execute(
-        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq + len(items))
-        .returning(AuditHead.seq, AuditHead.sha256)
+        update(head).where(head.c.id == HEAD_ID).values(seq=head.c.seq + len(items)).returning(head.c.seq, head.c.sha256)
     ).first()
     if moved is None:  # the very first events of this register
-        session.execute(insert(AuditHead).values(id=HEAD_ID, seq=len(items), sha256=GENESIS))
+        session.execute(insert(head).values(id=HEAD_ID, seq=len(items), sha256=GENESIS))
         last_seq, prev = len(items), GENESIS
     else:
         last_seq, prev = moved
     rows = []
-    for seq, (event, _details), text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, texts, strict=True):
-        digest = row_hash(seq, when, event, actor, text, prev)
+    for seq, (event, _details), details, text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, given, texts,
+                                                     strict=True):
+        digest = _content_hash(seq, when_iso, event, actor, details, prev)
         rows.append({"seq": seq, "at": when, "event": event, "actor": actor, "details": text,
                      "prev_sha256": prev, "sha256": digest})
         prev = digest
-    # One executemany of the table's INSERT (Core): no ORM objects to track and flush, no
-    # RETURNING (the keys are ours). A batch's rows cost a fraction of add_all()'s CPU on
-    # the daemon's serial stage (docs/benchmarks.md, "Filing after session 5's merges").
-    session.execute(insert(AuditEvent.__table__), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sha256=prev))
+    session.execute(insert(AuditEvent.__table__), rows)  # one executemany; no RETURNING: the keys are ours
+    session.execute(update(head).where(head.c.id == HEAD_ID).values(sha256=prev))
     return [Head(row["seq"], row["sha256"]) for row in rows]
 
 

@@ -79,13 +79,12 @@ class Intake:
         """
         if size == 0:
             return None, reasons.encode("empty")
-        in_use = reasons.encode("in_use")
         kind = None
         if self.config.content_check:  # the content check and the writer probe are separate protections
             try:
                 verdict = known or complete.check(path)
             except BlockingIOError:  # Samba with `kernel oplocks = yes`: a client holds an oplock
-                return None, in_use
+                return None, reasons.encode("in_use")
             if not verdict.complete:
                 why = verdict.why  # stored as its template and values: shown in each reader's language
                 return verdict.kind, reasons.encode_template(why.template, **dict(why.params)) if why else verdict.reason
@@ -96,6 +95,6 @@ class Intake:
         # Whole by its content, but a writer (an SMB client through smbd, or a local
         # program) may still hold it open: a TIFF between pages looks finished too.
         if samba.open_for_write(path) is True:
-            return kind, in_use
+            return kind, reasons.encode("in_use")
         return kind, None
 

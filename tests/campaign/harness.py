@@ -78,9 +78,13 @@ class Notify:
 
 
 class CampaignDaemon:
-    def __init__(self, config: Path, *, logs: Path, tmp: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *, logs: Path, tmp: Path, traces: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.config = config
         self.logs, self.tmp = logs, tmp
+        # strace's own output names exempt files: kept apart from the logs searched for leaks
+        self.traces = traces or logs.parent / "traces"
+        self.traces.mkdir(parents=True, exist_ok=True)
         logs.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / "daemon.log"
@@ -106,7 +110,7 @@ class CampaignDaemon:
         if inject is not None:
             strace = shutil.which("strace")
             assert strace, "strace is not installed"
-            self.strace_out = self.logs / f"strace-{self.runs}.txt"
+            self.strace_out = self.traces / f"strace-{self.runs}.txt"
             prefix = [strace, "-f", "-qq", "-y", "-o", str(self.strace_out),
                       "-e", f"trace={inject.syscall}", "-e", f"inject={inject.syscall}:signal=KILL:when={inject.when}"]
         self.started_at = time.monotonic()
@@ -234,12 +238,20 @@ class CampaignDaemon:
         """The system call the injected SIGKILL hit, as strace printed it (paths via -y)."""
         if self.strace_out is None or not self.strace_out.exists():
             return None
+        import re
+
         lines = self.strace_out.read_text(errors="replace").splitlines()
         for i, line in enumerate(lines):
-            if "(INJECTED)" in line or "+++ killed by SIGKILL" in line:
-                pid = line.split()[0]
-                calls = [x for x in lines[:i + 1] if x.startswith(pid + " ") and "(" in x and "+++" not in x]
-                return calls[-1].split(" ", 1)[1].strip() if calls else line
+            m = re.match(r"^(\d+)\s+(.*) = \?$", line)
+            if not m:
+                continue
+            pid, call = m.groups()
+            if not call.startswith("<..."):
+                return call
+            for earlier in reversed(lines[:i]):  # a call another thread's line interrupted
+                if earlier.startswith(pid + " ") and earlier.endswith("<unfinished ...>"):
+                    return earlier.split(None, 1)[1].removesuffix("<unfinished ...>").strip()
+            return call
         return None
 
 

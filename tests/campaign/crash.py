@@ -172,11 +172,12 @@ def left_behind(cfg: Any) -> str:
 
 class Campaign:
     def __init__(self, root: Path, *, seed: int, rounds: int, files_per_round: int = 6, settle: float = 0.3,
-                 big_mb: float = 3.0, log: Callable[[str], None] = print) -> None:
+                 big_mb: float = 3.0, status_every: int = 1, log: Callable[[str], None] = print) -> None:
         from naskahd.config import load
 
         self.root, self.seed, self.rounds = root, seed, rounds
         self.files_per_round = files_per_round
+        self.status_every = status_every  # `naskahd status` after every n-th restart (it costs ~1 s of CPU)
         self.rng = random.Random(seed)
         self.big_mb = big_mb
         self.log = log
@@ -224,10 +225,10 @@ class Campaign:
             secret, name = workload.marker(rng), workload.marker(rng)
             items.append(workload.Item(f"dikecualikan/r{r:03d} {name.decode()}.pdf", workload.scan_pdf(rng, 50_000, secret),
                                        "exempt", "plain", (secret, name)))
-        self.items += items
         return items
 
     def _drop(self, items: list[workload.Item], r: int) -> None:
+        self.items += items  # what the checks expect from now on
         self.droppers.append(workload.drop(items, self.cfg.drop, staging=self.root / "tree" / "staging",
                                            seed=self.seed * 1000 + r))
 
@@ -266,9 +267,7 @@ class Campaign:
         else:
             d.start()
             recovery = d.wait_ready(90)
-            if self.result.kills and self.result.kills[-1].recovery is None:
-                self.result.kills[-1].recovery = recovery
-            self._check_live()
+            self._after_restart(recovery)
             if kind in ("run", "drive"):
                 if kind == "drive":
                     syscall, top = next(a for a in DRIVE_AIMS if a[0] == detail) if detail else rng.choice(DRIVE_AIMS)
@@ -310,9 +309,11 @@ class Campaign:
             step = f"drive sync: {step}"
         if kind == "boot" and hit:
             step = f"start-up: {step}"
+        t_check = time.monotonic()
         violations = self.check()
+        t_check = time.monotonic() - t_check
         k = Kill(r, aim, hit, step, call, violations)
-        self.log(f"round {r:3d} seed {self.seed} {aim:24s} hit={hit!s:5s} {time.monotonic() - t0:4.1f}s {step}" + (f"  VIOLATIONS {violations}" if violations else ""))
+        self.log(f"round {r:3d} seed {self.seed} {aim:24s} hit={hit!s:5s} {time.monotonic() - t0:4.1f}s (check {t_check:.1f}s) {step}" + (f"  VIOLATIONS {violations}" if violations else ""))
         return k
 
     def _wait_boot_kill(self, limit: float = 20.0) -> bool:
@@ -329,7 +330,7 @@ class Campaign:
         return False
 
     def _wait_kill(self, items: list[workload.Item], limit: float = 12.0) -> bool:
-        """True when the injected kill came; False once the slice is filed (and a second
+        """True when the injected kill came; False once the slice is filed (and half a second
         more has passed) or ``limit`` is over: the round ends with a plain SIGKILL."""
         d = self.daemon
         deadline, quiet_since = time.monotonic() + limit, None
@@ -338,16 +339,26 @@ class Campaign:
                 return True
             if all(it.done.is_set() and not (self.cfg.drop / it.relpath).exists() for it in items):
                 quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 1.0:
+                if time.monotonic() - quiet_since > 0.5:
                     return False
         return False
 
-    def _check_live(self) -> None:
-        """Right after a restart: READY came; the daemon is running and its lock held."""
+    def _after_restart(self, recovery: float) -> None:
+        """Right after a restart: READY came (``recovery`` s after the start); the daemon
+        holds its lock; the invariants hold while it runs (with the previous kill's)."""
         from naskahd import state
 
+        if not self.result.kills:
+            return
+        last = self.result.kills[-1]
+        last.recovery = recovery
         if not state.daemon_running(self.cfg.state):
-            self.result.health.append("after a restart the daemon holds no instance lock")
+            last.violations.append("leftover: after the restart the daemon holds no instance lock")
+        last.violations += [f"{v} (while running, after the restart)" for v in self.check()]
+        review = any(i.kind == "review" for i in self.items)
+        if len(self.result.kills) % self.status_every == 0:
+            self.result.health += [f"{p} (after the restart following round {last.round}, {last.aim})"
+                                   for p in harness.health(self.cfg_path, review_expected=review)]
 
     # -- the drive -----------------------------------------------------------------------------
     def attach_drive(self, drives: Any) -> None:
@@ -363,6 +374,13 @@ class Campaign:
         assert out.returncode == 0, out.stderr
         self.drive_image, self.drive_mp = image, mp
 
+    def _drive_idle(self) -> None:
+        """Wait until the sync a start-up began (the drive was mounted) has reported."""
+        d = self.daemon
+        d.wait_for(lambda: d.find("drives.watching"), 30)
+        time.sleep(0.5)  # the watcher looks at the mount table right after it logs that
+        d.wait_for(lambda: len(d.find("drive.sync_started")) <= len(d.find("drive.report")), 60)
+
     def _remount(self) -> None:
         """A new mount of the registered drive: the daemon's watcher syncs it. The sync the
         start-up began (the drive was mounted) is let finish first: a busy drive cannot be
@@ -370,9 +388,7 @@ class Campaign:
         assert self.drive_image is not None and self.drive_mp is not None
         d = self.daemon
         if d.alive():
-            d.wait_for(lambda: d.find("drives.watching"), 30)
-            d.wait_for(lambda: len(d.find("drive.sync_started")) <= len(d.find("drive.report")) and
-                       len(d.find("drive.sync_started")) <= len(d.find("drive.report")), 60)
+            self._drive_idle()
         for _attempt in range(100):
             if subprocess.run(["umount", str(self.drive_mp)], capture_output=True).returncode == 0 or not os.path.ismount(self.drive_mp):
                 break
@@ -402,7 +418,9 @@ class Campaign:
         try:
             for r, (kind, detail) in enumerate(plan):
                 self.result.kills.append(self._kill_round(r, kind, detail))
-            self.result.final, self.result.health = self._finish()
+            final, health = self._finish()
+            self.result.final = final
+            self.result.health += health
         finally:
             self.daemon.close()
         self.result.files = len(self.items)
@@ -412,9 +430,7 @@ class Campaign:
     def _finish(self) -> tuple[list[str], list[str]]:
         d = self.daemon
         d.start()
-        recovery = d.wait_ready(120)
-        if self.result.kills and self.result.kills[-1].recovery is None:
-            self.result.kills[-1].recovery = recovery
+        self._after_restart(d.wait_ready(120))
         for dr in self.droppers:
             dr.wait()
 
@@ -426,8 +442,10 @@ class Campaign:
 
         d.wait_for(done, 180)
         if self.drive_mp is not None:
+            self._drive_idle()
+            before = len(d.find("drive.report"))
             self._remount()
-            d.wait_for(lambda: d.find("drive.report"), 120)
+            d.wait_for(lambda: len(d.find("drive.report")) > before, 120)
         time.sleep(0.5)
         health = harness.health(self.cfg_path, review_expected=any(i.kind == "review" for i in self.items))
         rc = d.stop()
@@ -437,10 +455,11 @@ class Campaign:
 
 
 def run(root: Path, *, seed: int, rounds: int, files_per_round: int = 6, drives: Any = None,
-        big_mb: float = 3.0, keep: bool = False, log: Callable[[str], None] = print) -> Result:
+        big_mb: float = 3.0, status_every: int = 1, keep: bool = False, log: Callable[[str], None] = print) -> Result:
     """One campaign (see the module's docstring); ``drives``: a ``drives_fixtures.Drives`` to
     make the registered ext4 drive on a loop device (None: no drive rounds)."""
-    c = Campaign(root, seed=seed, rounds=rounds, files_per_round=files_per_round, big_mb=big_mb, log=log)
+    c = Campaign(root, seed=seed, rounds=rounds, files_per_round=files_per_round, big_mb=big_mb,
+                 status_every=status_every, log=log)
     if drives is not None:
         c.attach_drive(drives)
     c.log(f"crash campaign: seed {seed}, {rounds} rounds of {files_per_round} files, tree {root} "

@@ -256,18 +256,31 @@ class CampaignDaemon:
 
 
 def status(config: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    out = subprocess.run(naskahd_cmd("--config", str(config), "status", "--json"), capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en", **(env or {})})
-    try:
-        return out.returncode, dict(json.loads(out.stdout))
-    except ValueError:
-        return out.returncode, {"problems": [f"status printed no JSON: {out.stderr[-500:]}"]}
+    return status_started(config, env)()
+
+
+def status_started(config: Path, env: dict[str, str] | None = None) -> Callable[[], tuple[int, dict[str, Any]]]:
+    """`naskahd status --json` started now; the returned function waits for (exit code, JSON)."""
+    proc = subprocess.Popen(naskahd_cmd("--config", str(config), "status", "--json"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en", **(env or {})})
+
+    def result() -> tuple[int, dict[str, Any]]:
+        out, err = proc.communicate(timeout=120)
+        try:
+            return proc.returncode, dict(json.loads(out))
+        except ValueError:
+            return proc.returncode, {"problems": [f"status printed no JSON: {err[-500:]}"]}
+
+    return result
 
 
 def health(config: Path, *, review_expected: bool = False) -> list[str]:
     """Why `naskahd status --json` does not show a healthy running daemon ([] when it does).
     Files the workload sent to review on purpose are allowed (``review_expected``)."""
-    rc, st = status(config)
+    return judge(*status(config), review_expected=review_expected)
+
+
+def judge(rc: int, st: dict[str, Any], *, review_expected: bool = False) -> list[str]:
     bad: list[str] = []
     if not st.get("daemon", {}).get("running"):
         bad.append("status: the daemon is not running")

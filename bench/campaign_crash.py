@@ -5,7 +5,7 @@ restart (tests/campaign/crash.py; the short form is tests/test_crash_campaign.py
 
 Needs root (loop devices, mounts, udev), strace, age, age-keygen, mkfs.ext4.
 
-Usage: python bench/campaign_crash.py [--rounds 320] [--files 5] [--seed S] [--no-drive] [--json]
+Usage: python bench/campaign_crash.py [--rounds 320] [--files 5] [--seed S] [--no-drive] [--status-every N] [--json]
 Prints one line per kill and a summary: kills, aimed hits, lost, duplicated, corrupt,
 leaks, gaps, backup and leftover violations (each must be 0), recovery time to READY=1
 (p50, max), the steps the kills fell in. A failure names its seed: --seed S replays it.
@@ -31,6 +31,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=5, help="files dropped per round")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-drive", action="store_true")
+    ap.add_argument("--status-every", type=int, default=1, help="`naskahd status` after every n-th restart (default: every one)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
@@ -44,7 +45,8 @@ def main() -> int:
             drives = Drives(root / "images")
             drives.folder.mkdir()
         try:
-            result = crash.run(root / "campaign", seed=seed, rounds=args.rounds, files_per_round=args.files, drives=drives)
+            result = crash.run(root / "campaign", seed=seed, rounds=args.rounds, files_per_round=args.files, drives=drives,
+                               status_every=args.status_every)
         finally:
             if drives is not None:
                 drives.cleanup()

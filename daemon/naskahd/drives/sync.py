@@ -16,6 +16,7 @@ import datetime as dt
 import fcntl
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import audit, hostsecret
+from naskahd import audit, hostsecret, oserrors
 from naskahd.config import Config
 from naskahd.drives import batches, copy, layout, mounts, plan, token
 from naskahd.drives.mounts import Mount
@@ -52,12 +53,13 @@ def human_bytes(n: int) -> str:
 @dataclass
 class Report:
     drive: str
-    state: str  # done | refused | full | read_only | gone | busy | error
+    state: str  # done | refused | full | read_only | gone | busy | error | state_full | state_error
     copied: int = 0
     missing_files: int = 0
     missing_bytes: int = 0
     failed: list[str] = field(default_factory=list)
     message: str = ""
+    folder: str = ""  # state_full, state_error: the host's folder at fault
 
     @property
     def ok(self) -> bool:
@@ -172,6 +174,9 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
                 root.append(f"{layout.META}/{audit.ANCHOR_FILE}", audit.anchor_line(audit.head(s)).encode("ascii"))
         except copy.DriveChanged as exc:
             return _stopped(report, "gone", sessions, drive, log, str(exc))
+        except StagingFailed as exc:
+            report.folder = str(exc.folder)
+            return _stopped(report, "state_full" if exc.full else "state_error", sessions, drive, log, exc.detail())
         except OSError as exc:
             if exc.errno in copy.FULL:
                 return _stopped(report, "full", sessions, drive, log, exc.strerror)
@@ -208,14 +213,19 @@ def _stopped(report: Report, state: str, sessions: sessionmaker[Session], drive:
             report.missing_files, report.missing_bytes = plan.pending(s, drive.id)
     except Exception:  # the register itself is unreachable: the numbers are unknown
         pass
-    left = {"name": drive.name, "files": report.missing_files, "bytes": human_bytes(report.missing_bytes)}
+    left = {"name": drive.name, "files": report.missing_files, "bytes": human_bytes(report.missing_bytes), "folder": report.folder}
     report.message = {
         "full": _("drive {name} is full: {files} file(s) ({bytes}) are not on it yet; use a larger drive, or free space on it"),
         "read_only": _("drive {name} is read-only: {files} file(s) ({bytes}) are not on it yet; check its write-protect switch and mount it writable"),
         "gone": _("drive {name} went away during the sync: {files} file(s) ({bytes}) are not on it yet; plug it in again to resume"),
         "error": _("drive {name}: the sync stopped: {files} file(s) ({bytes}) are not on it yet"),
+        "state_full": _("drive {name}: the sync stopped: the disk of naskahd's state folder {folder} on this computer is full "
+                        "(not the drive), so the register snapshot for the drive could not be made; free space on that disk "
+                        "and sync again ({files} file(s), {bytes}, are not on the drive yet)"),
+        "state_error": _("drive {name}: the sync stopped: the register snapshot for the drive could not be made in naskahd's "
+                         "state folder {folder} on this computer ({files} file(s), {bytes}, are not on the drive yet)"),
     }[state].format(**left)
-    if detail and state == "error":
+    if detail and state in ("error", "state_error"):
         report.message += f" ({detail})"
     log.warning("drive.sync_stopped", drive=drive.name, state=state, copied=report.copied, missing=report.missing_files, error=detail)
     return report
@@ -292,6 +302,26 @@ def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
              "size": size, "sha256": sha, "verified_at": now} for i, size, sha in verified])
 
 
+class StagingFailed(Exception):
+    """The register snapshot could not be staged in the host's state folder (its disk is
+    full, or not writable): a problem of the host, which must not read as the drive's."""
+
+    def __init__(self, folder: Path, error: OSError | sqlite3.Error) -> None:
+        super().__init__(str(error))
+        self.folder, self.error = folder, error
+
+    @property
+    def full(self) -> bool:
+        if isinstance(self.error, OSError):
+            return self.error.errno in copy.FULL
+        return getattr(self.error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(self.error)
+
+    def detail(self) -> str:
+        if isinstance(self.error, OSError):
+            return oserrors.describe(self.error)
+        return str(self.error)
+
+
 def _snapshot_age(root: copy.DriveRoot) -> float | None:
     """Seconds since the drive's register snapshot was written, or None if it has none."""
     folder, _sep, name = layout.REGISTER.rpartition("/")
@@ -306,10 +336,13 @@ def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.Dri
     """The register snapshot and the configuration, then a manifest line naming the snapshot."""
     from naskahd.register.db import snapshot
 
-    with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
-        target = Path(tmp) / "register.sqlite3"
-        snapshot(cfg.database_url, target)
-        data = target.read_bytes()
+    try:
+        with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
+            target = Path(tmp) / "register.sqlite3"
+            snapshot(cfg.database_url, target)
+            data = target.read_bytes()
+    except (OSError, sqlite3.Error) as exc:  # the host's state disk, not the drive: never "the drive is full"
+        raise StagingFailed(cfg.state, exc) from exc
     import hashlib
 
     root.write(layout.REGISTER, data)

@@ -66,6 +66,8 @@ class Image:
             run("mount.exfat-fuse", *opts, self.loop, str(mountpoint))
         elif self.fstype == "ntfs":
             run("ntfs-3g", *opts, self.loop, str(mountpoint))
+        elif self.fstype == "fat32":  # FUSE (no vfat module here); fsname: the mount table names the device
+            run("fusefat", "-o", f"{'ro' if read_only else 'rw+'},fsname={self.loop}", self.loop, str(mountpoint))
         self.mountpoint = mountpoint
         self.owner.mounts.append(mountpoint)
         return mountpoint
@@ -94,9 +96,9 @@ class Drives:
 
     def make(self, fstype: str = "ext4", *, size_mb: int = 64, uuid: str | None = None, label: str = "NASKAH") -> Image:
         require_root()
-        tools = {"ext4": "mkfs.ext4", "exfat": "mkfs.exfat", "ntfs": "mkfs.ntfs"}
+        tools = {"ext4": "mkfs.ext4", "exfat": "mkfs.exfat", "ntfs": "mkfs.ntfs", "fat32": "mkfs.fat"}
         require_tool(tools[fstype])
-        require_tool({"ext4": "mount", "exfat": "mount.exfat-fuse", "ntfs": "ntfs-3g"}[fstype])
+        require_tool({"ext4": "mount", "exfat": "mount.exfat-fuse", "ntfs": "ntfs-3g", "fat32": "fusefat"}[fstype])
         self.n += 1
         img = self.folder / f"drive{self.n}.{fstype}.img"
         with open(img, "wb") as f:
@@ -105,6 +107,8 @@ class Drives:
             run("mkfs.ext4", "-q", "-F", "-L", label, "-U", uuid or str(uuidlib.uuid4()), "-E", "lazy_itable_init=0,lazy_journal_init=0", str(img))
         elif fstype == "exfat":
             run("mkfs.exfat", "-L", label, *(["-i", uuid.replace("-", "")] if uuid else []), str(img))
+        elif fstype == "fat32":
+            run("mkfs.fat", "-F", "32", "-n", label, *(["-i", uuid.replace("-", "")] if uuid else []), str(img))
         else:
             run("mkfs.ntfs", "-q", "-F", "-f", "-L", label, str(img))
         image = Image(self, img, fstype)

@@ -55,6 +55,7 @@ def add_documents(cfg_path: Path, n: int) -> None:
         s.execute(insert(Document.__table__), rows)
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(Document)) == n + 3
+    sessions.kw["bind"].dispose()  # no file of the state disk left open here: it is unmounted at the end
 
 
 def test_a_full_state_disk_during_the_snapshot_is_reported_as_the_state_disks(small_state: Path, drives, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

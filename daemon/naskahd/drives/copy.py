@@ -156,21 +156,34 @@ class DriveRoot:
         self._sync_dir(dirfd)
 
     def append(self, rel: str, data: bytes) -> None:
-        """Append ``data`` to ``rel`` durably (its folder fsynced only when the file is new)."""
+        """Append ``data`` to ``rel`` durably (its folder fsynced only when the file is new).
+        Written at the end without O_APPEND, which fusefat refuses on an existing file: the
+        sync holds the drive's lock and is its only writer."""
         folder, _sep, name = rel.rpartition("/")
         dirfd = self.dir(folder, create=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
             fd, new = os.open(name, flags, dir_fd=dirfd), False
         except FileNotFoundError:
             fd, new = os.open(name, flags | os.O_CREAT, 0o640, dir_fd=dirfd), True
+        view = memoryview(data)
         try:
-            view = memoryview(data)
+            os.lseek(fd, 0, os.SEEK_END)
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
-        finally:
+        except PermissionError:
+            if not self.fuse or len(view) != len(data):
+                raise
+            # fusefat refuses to extend a file of less than one sector (EPERM) that was
+            # written before: write it anew, old lines and new (temp, fsync, rename).
             os.close(fd)
+            fd = -1
+            self.write(rel, (self.read(rel) or b"") + data)
+            return
+        finally:
+            if fd >= 0:
+                os.close(fd)
         if new:
             _fsync_dir(dirfd)
         if self.fuse:

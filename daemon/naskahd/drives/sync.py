@@ -239,7 +239,9 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
         taken = plan.taken_paths(s, drive.id, wanted)
     p = plan.assign(wanted, taken, fstype=drive.fstype)
     for w in p.too_big:
-        report.failed.append(_("{agenda} is larger than 4 GiB, which a FAT32 drive cannot hold").format(agenda=w.agenda))
+        why = _("{agenda} is larger than 4 GiB, which a FAT32 drive cannot hold").format(agenda=w.agenda)
+        if why not in report.failed:  # planned again by the next round: said once
+            report.failed.append(why)
     for folder in folders:
         root.remove_temps(layout.on_drive(folder))
     items = [plan.Item(i.wanted, layout.on_drive(i.drive_path)) for i in p.items]

@@ -152,3 +152,53 @@ def tree_hashes(top: Path) -> dict[str, str]:
             if p.is_file() and p.name not in (ROOT_MARKER, ROOT_OWNER)}
 
 
+
+
+UDISKSD = "/usr/libexec/udisks2/udisksd"
+POLKITD = "/usr/lib/polkit-1/polkitd"
+
+
+@pytest.fixture
+def udisks(tmp_path: Path, udevd: None) -> Iterator[dict[str, str]]:
+    """A real udisksd (with polkitd) on a private system bus of its own, never the
+    machine's: the environment that points udisksctl (and the daemon) at it."""
+    require_tool("dbus-daemon")
+    require_tool("udisksctl")
+    for binary in (UDISKSD, POLKITD):
+        require(os.path.exists(binary), f"{binary} is not installed (Debian packages udisks2, polkitd)")
+    folder = tmp_path / "bus"
+    folder.mkdir()
+    socket = folder / "socket"
+    conf = Path("/usr/share/dbus-1/system.conf").read_text()
+    conf = (conf.replace("<user>messagebus</user>", "")
+            .replace("<includedir>system.d</includedir>", "<includedir>/usr/share/dbus-1/system.d</includedir>"))
+    import re
+
+    conf = re.sub(r"<listen>.*?</listen>", f"<listen>unix:path={socket}</listen>", conf)
+    conf = re.sub(r"<(pidfile|servicehelper)>.*?</\1>", "", conf)
+    conf = re.sub(r"<include if_selinux_enabled[^>]*>.*?</include>", "", conf)
+    (folder / "bus.conf").write_text(conf)
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket}"}
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={folder / 'bus.conf'}", "--nofork", "--nopidfile"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [bus]
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            assert time.monotonic() < deadline and bus.poll() is None, "dbus-daemon did not start"
+            time.sleep(0.05)
+        log = open(folder / "udisks.log", "wb")
+        procs.append(subprocess.Popen([POLKITD, "--no-debug"], env=env, stdout=log, stderr=log))
+        procs.append(subprocess.Popen([UDISKSD], env=env, stdout=log, stderr=log))
+        deadline = time.monotonic() + 30
+        while subprocess.run(["udisksctl", "status"], env=env, capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline and procs[-1].poll() is None, (folder / "udisks.log").read_text()[-2000:]
+            time.sleep(0.2)
+        yield {"DBUS_SYSTEM_BUS_ADDRESS": env["DBUS_SYSTEM_BUS_ADDRESS"]}
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            if proc.poll() is None:
+                proc.kill()

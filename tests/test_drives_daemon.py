@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Daemon, naskahd_cmd, wait_until, write_config
-from drives_fixtures import Drives, drives, tree_hashes, udevd  # noqa: F401  (fixtures)
+from drives_fixtures import Drives, drives, tree_hashes, udevd, udisks  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.system
 
@@ -283,3 +283,29 @@ def test_fat32_hostile_names_mapped_a_file_over_4_gib_reported_and_no_recopying(
     assert "0 file(s) copied" in again.stdout and big in again.stdout, again.stdout
     assert {p: p.stat().st_mtime for p in times} == times
     assert (mp / "naskah" / ".naskahd" / "manifest.jsonl").read_text().splitlines()[: len(manifest)] == manifest
+
+
+def test_eject_after_sync_unmounts_the_drive_through_real_udisks(tmp_path: Path, drives: Drives, udisks: dict[str, str]) -> None:
+    """``[drives] eject_after_sync``: after a verified sync the daemon runs ``udisksctl
+    unmount`` then ``power-off`` (a real udisksd on a private bus). A loop device has no
+    drive to power off (udisksctl fails there), so it is ejected, unmounted, not powered off."""
+    from naskahd.drives import sync
+
+    assert [c[1] for c in sync.eject_commands("udisksctl", "/dev/x")] == ["unmount", "power-off"]
+    cfg = write_config(tmp_path / "naskahd", settle=0.2, extra="[drives]\neject_after_sync = true\n")
+    d = Daemon(cfg.parent, cfg, env=udisks).start()
+    d.wait_event("drives.watching", timeout=30)
+    (d.drop / "masuk" / "a.pdf").write_bytes(b"first")
+    wait_until(lambda: len(d.documents()) == 1, 60, "filed", d)
+    image = register(d, drives, tmp_path, "safe1")
+    image.attach()
+    mp = image.mount(tmp_path / "media" / "safe1")
+    assert d.wait_event("drive.synced", timeout=60, drive="safe1")["copied"] == 1
+    ejected = d.wait_event("drive.ejected", timeout=60, drive="safe1")
+    assert ejected["powered_off"] is False and ejected["power_off_error"], ejected
+    assert not os.path.ismount(mp), "udisksctl unmount did not unmount the drive"
+    image.mountpoint = None  # unmounted by udisks
+    assert d.proc is not None and d.proc.poll() is None
+    # plugged in again (mounted) with nothing new: synced, nothing copied, ejected again
+    image.mount(tmp_path / "media" / "safe1")
+    assert d.wait_event("drive.ejected", count=2, timeout=60, drive="safe1")

@@ -356,17 +356,37 @@ def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.Dri
     }))
 
 
+UDISKSCTL = "udisksctl"
+
+
+def eject_commands(tool: str, node: str) -> list[list[str]]:
+    """What ``eject_after_sync`` runs, in order: unmount (the drive may then be unplugged),
+    then power off (so it can be put straight into the safe)."""
+    return [[tool, verb, "-b", node, "--no-user-interaction"] for verb in ("unmount", "power-off")]
+
+
 def _eject(node: str, name: str, log: Any) -> None:
-    tool = shutil.which("udisksctl")
+    tool = shutil.which(UDISKSCTL)
     if tool is None:
         log.info("drive.eject_skipped", drive=name, reason="udisksctl is not installed")
         return
-    for verb in ("unmount", "power-off"):
-        out = subprocess.run([tool, verb, "-b", node, "--no-user-interaction"], capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            log.warning("drive.eject_failed", drive=name, step=verb, error=out.stderr.strip())
-            return
-    log.info("drive.ejected", drive=name)
+    unmount, power_off = eject_commands(tool, node)
+    try:
+        out = subprocess.run(unmount, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("drive.eject_failed", drive=name, step="unmount", error=str(exc))
+        return
+    if out.returncode != 0:
+        log.warning("drive.eject_failed", drive=name, step="unmount", error=(out.stderr or out.stdout).strip())
+        return
+    try:
+        off = subprocess.run(power_off, capture_output=True, text=True, timeout=60)
+        error = None if off.returncode == 0 else (off.stderr or off.stdout).strip() or f"exit status {off.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        error = str(exc)
+    # Unmounted is what makes unplugging safe; a drive udisks cannot power off (a loop
+    # device, some USB bridges) is still ejected.
+    log.info("drive.ejected", drive=name, powered_off=error is None, **({"power_off_error": error} if error else {}))
 
 
 __all__ = ["DriveLock", "Report", "check_identity", "find_mount", "human_bytes", "sync_drive"]

@@ -216,13 +216,13 @@ def test_a_registered_drive_already_mounted_at_start_up_is_synced(tmp_path: Path
 # plane (EPERM), which the kernel's vfat and Windows accept: the emoji name is left out here.
 HOSTILE_FAT = [n for n in HOSTILE if not n.startswith("\U0001F600")]
 BIG = 4 * 1024**3 + 1  # one byte over what a FAT32 file can hold
+BIG_SHA256 = "fbb82f7b353676bb562eb82157fcf0ea42c36492ca13ee56dbf82c08b6802c5c"
 
 
 def add_big_document(cfg: Path) -> str:
     """A filed document of 4 GiB + 1 byte (a sparse archive file, registered directly: filing
     it is not what this test is about); its agenda number."""
     import datetime as dt
-    import hashlib
 
     from sqlalchemy import insert
 
@@ -235,16 +235,13 @@ def add_big_document(cfg: Path) -> str:
     path = folder / "0001-M-2025_peta besar.tif"
     with open(path, "wb") as f:
         f.truncate(BIG)
-    h, zeros, left = hashlib.sha256(), bytes(1 << 22), BIG
-    while left:
-        h.update(zeros[: min(left, len(zeros))])
-        left -= min(left, len(zeros))
+    digest = BIG_SHA256  # of BIG zero bytes, the sparse file's content (verify --archive checks it)
     sessions = open_register(loaded.database_url)
     with sessions.begin() as s:
         s.execute(insert(Document.__table__), [dict(
             agenda="0001/M/2025", category="inbound", year=2025, number=1, original_name="peta besar.tif",
             source_relpath=b"masuk/peta besar.tif", archive_path=str(path.relative_to(loaded.archive)), size=BIG,
-            sha256=h.hexdigest(), received_at=dt.datetime.now(dt.UTC), state="filed")])
+            sha256=digest, received_at=dt.datetime.now(dt.UTC), state="filed")])
     sessions.kw["bind"].dispose()
     return "0001/M/2025"
 

@@ -7,10 +7,11 @@ every loop device and mount made here is undone.
 
 1. An archive of N files × S KiB (default 20,000 × 20 KiB) with its register, written
    directly through naskahd.register (this benchmarks the sync, not filing).
-2. Full sync onto a fresh loop-mounted ext4 image, *including* the per-file fsync, the
-   syncfs and the read-back past the page cache, vs ``rsync -a`` of the same tree onto
-   another fresh image of the same size (rsync neither fsyncs nor verifies). Target:
-   naskahd's throughput ≥ 0.8 × rsync's.
+2. Full sync onto a fresh loop-mounted ext4 image, *including* the flushes (syncfs) and
+   the read-back past the page cache, vs ``rsync -a`` of the same tree onto another fresh
+   image of the same size (rsync neither flushes nor verifies). Target: naskahd's
+   throughput ≥ 0.8 × rsync's. Wall and CPU seconds of both (the CPU time is the steadier
+   figure on a shared machine).
 3. No-change sync vs no-change ``rsync -a``. Target: naskahd ≤ rsync.
 4. A register of --big (200,000) documents all on the drive: nothing new ≤ 0.2 s, and
    100 new ≤ 1 s (each includes the drive's identity check and planning; 100 new also the
@@ -134,19 +135,31 @@ def timed_sync(cfg_path: Path, name: str) -> tuple[float, Any]:
 
     cfg = config.load(str(cfg_path))
     sessions = open_register(cfg.database_url)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     report = sync.sync_drive(cfg, sessions, name, wait=True)
+    CPU["naskahd"] = time.process_time() - c  # all of its threads
     return time.perf_counter() - t, report
+
+
+CPU: dict[str, float] = {}  # CPU seconds of the last timed run of each
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 
 def timed_rsync(src: Path, dst: Path, flush: bool = False) -> float:
     """``rsync -a``; with ``flush``, followed by ``sync -f`` of the target (for reference:
     the same bytes made durable, still without reading anything back)."""
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _children_cpu()
     run("rsync", "-a", f"{src}/", f"{dst}/")
     if flush:
         run("sync", "-f", str(dst))
+    CPU["rsync"] = _children_cpu() - c  # rsync's processes (sender, receiver)
     return time.perf_counter() - t
 
 
@@ -159,9 +172,12 @@ def bench_full(tmp: Path, images: Images, cfg: Path, fstype: str, total_bytes: i
     # Both start with the archive's pages hot (read once), the targets fresh.
     run("cat", *[str(p) for p in list(archive.rglob("*.pdf"))[:1]])
     t_rsync = timed_rsync(archive, rs)
+    cpu_rsync = CPU["rsync"]
     t_sync, report = timed_sync(cfg, f"b{fstype}")
     assert report.ok and report.copied == n, report
+    cpu_sync = CPU["naskahd"]
     t_rsync2 = timed_rsync(archive, images.make(fstype, size_mb, f"rsync2-{fstype}"))  # again, after: the disk drifts
+    cpu_rsync = min(cpu_rsync, CPU["rsync"])
     t_rsync_flush = timed_rsync(archive, images.make(fstype, size_mb, f"rsync3-{fstype}"), flush=True)
     result = {
         "fstype": fstype, "files": n, "bytes": total_bytes,
@@ -169,6 +185,7 @@ def bench_full(tmp: Path, images: Images, cfg: Path, fstype: str, total_bytes: i
         "naskahd_mb_s": round(total_bytes / t_sync / 1e6, 2), "rsync_mb_s": round(total_bytes / min(t_rsync, t_rsync2) / 1e6, 2),
     }
     result["ratio"] = round(min(t_rsync, t_rsync2) / t_sync, 3)
+    result.update(naskahd_cpu_s=round(cpu_sync, 3), rsync_cpu_s=round(cpu_rsync, 3))
     result["rsync_then_sync_f_s"] = round(t_rsync_flush, 3)
     if fstype == "ext4":
         t_none, rep = timed_sync(cfg, f"b{fstype}")

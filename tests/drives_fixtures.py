@@ -66,6 +66,8 @@ class Image:
             run("mount.exfat-fuse", *opts, self.loop, str(mountpoint))
         elif self.fstype == "ntfs":
             run("ntfs-3g", *opts, self.loop, str(mountpoint))
+        elif self.fstype == "fat32":  # FUSE (no vfat module here); fsname: the mount table names the device
+            run("fusefat", "-o", f"{'ro' if read_only else 'rw+'},fsname={self.loop}", self.loop, str(mountpoint))
         self.mountpoint = mountpoint
         self.owner.mounts.append(mountpoint)
         return mountpoint
@@ -94,9 +96,9 @@ class Drives:
 
     def make(self, fstype: str = "ext4", *, size_mb: int = 64, uuid: str | None = None, label: str = "NASKAH") -> Image:
         require_root()
-        tools = {"ext4": "mkfs.ext4", "exfat": "mkfs.exfat", "ntfs": "mkfs.ntfs"}
+        tools = {"ext4": "mkfs.ext4", "exfat": "mkfs.exfat", "ntfs": "mkfs.ntfs", "fat32": "mkfs.fat"}
         require_tool(tools[fstype])
-        require_tool({"ext4": "mount", "exfat": "mount.exfat-fuse", "ntfs": "ntfs-3g"}[fstype])
+        require_tool({"ext4": "mount", "exfat": "mount.exfat-fuse", "ntfs": "ntfs-3g", "fat32": "fusefat"}[fstype])
         self.n += 1
         img = self.folder / f"drive{self.n}.{fstype}.img"
         with open(img, "wb") as f:
@@ -105,6 +107,8 @@ class Drives:
             run("mkfs.ext4", "-q", "-F", "-L", label, "-U", uuid or str(uuidlib.uuid4()), "-E", "lazy_itable_init=0,lazy_journal_init=0", str(img))
         elif fstype == "exfat":
             run("mkfs.exfat", "-L", label, *(["-i", uuid.replace("-", "")] if uuid else []), str(img))
+        elif fstype == "fat32":
+            run("mkfs.fat", "-F", "32", "-n", label, *(["-i", uuid.replace("-", "")] if uuid else []), str(img))
         else:
             run("mkfs.ntfs", "-q", "-F", "-f", "-L", label, str(img))
         image = Image(self, img, fstype)
@@ -148,3 +152,53 @@ def tree_hashes(top: Path) -> dict[str, str]:
             if p.is_file() and p.name not in (ROOT_MARKER, ROOT_OWNER)}
 
 
+
+
+UDISKSD = "/usr/libexec/udisks2/udisksd"
+POLKITD = "/usr/lib/polkit-1/polkitd"
+
+
+@pytest.fixture
+def udisks(tmp_path: Path, udevd: None) -> Iterator[dict[str, str]]:
+    """A real udisksd (with polkitd) on a private system bus of its own, never the
+    machine's: the environment that points udisksctl (and the daemon) at it."""
+    require_tool("dbus-daemon")
+    require_tool("udisksctl")
+    for binary in (UDISKSD, POLKITD):
+        require(os.path.exists(binary), f"{binary} is not installed (Debian packages udisks2, polkitd)")
+    folder = tmp_path / "bus"
+    folder.mkdir()
+    socket = folder / "socket"
+    conf = Path("/usr/share/dbus-1/system.conf").read_text()
+    conf = (conf.replace("<user>messagebus</user>", "")
+            .replace("<includedir>system.d</includedir>", "<includedir>/usr/share/dbus-1/system.d</includedir>"))
+    import re
+
+    conf = re.sub(r"<listen>.*?</listen>", f"<listen>unix:path={socket}</listen>", conf)
+    conf = re.sub(r"<(pidfile|servicehelper)>.*?</\1>", "", conf)
+    conf = re.sub(r"<include if_selinux_enabled[^>]*>.*?</include>", "", conf)
+    (folder / "bus.conf").write_text(conf)
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket}"}
+    bus = subprocess.Popen(["dbus-daemon", f"--config-file={folder / 'bus.conf'}", "--nofork", "--nopidfile"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [bus]
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            assert time.monotonic() < deadline and bus.poll() is None, "dbus-daemon did not start"
+            time.sleep(0.05)
+        log = open(folder / "udisks.log", "wb")
+        procs.append(subprocess.Popen([POLKITD, "--no-debug"], env=env, stdout=log, stderr=log))
+        procs.append(subprocess.Popen([UDISKSD], env=env, stdout=log, stderr=log))
+        deadline = time.monotonic() + 30
+        while subprocess.run(["udisksctl", "status"], env=env, capture_output=True).returncode != 0:
+            assert time.monotonic() < deadline and procs[-1].poll() is None, (folder / "udisks.log").read_text()[-2000:]
+            time.sleep(0.2)
+        yield {"DBUS_SYSTEM_BUS_ADDRESS": env["DBUS_SYSTEM_BUS_ADDRESS"]}
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            if proc.poll() is None:
+                proc.kill()

@@ -1,20 +1,10 @@
-"""Copying a batch onto a drive, and reading it back past the page cache.
+"""The drive as a folder descriptor, and the system calls a sync makes on it.
 
 All access to the drive goes through one directory descriptor opened on the mount's root
 (``DriveRoot``), checked to be the very filesystem the mount table names: if the drive is
 lazily unmounted mid-sync, nothing is ever written into the empty mount-point folder on
-the host's own disk. Per batch (``copy_batch``):
-
-1. each file is copied from the archive to a temp name in its folder on the drive,
-   hashed on the way (the archive copy must still match the register), writeback started;
-2. one ``syncfs`` makes all their data durable (as an fsync of each would, for the price
-   of one), then each is renamed to its final name (never over an existing file);
-3. a second ``syncfs`` makes the renames durable, then every file is read back after ``posix_fadvise(DONTNEED)``
-   dropped its cached pages (so the bytes come from the drive, not from memory) and its
-   SHA-256 compared with the register's. Only files that pass are returned as verified.
-
-A file already at its final name (a sync interrupted after the rename, or a drive
-re-registered after a restore) is read back and taken when it matches; never replaced.
+the host's own disk. The batches themselves (copy, flush, rename, read back) are in
+batches.py.
 """
 
 from __future__ import annotations
@@ -24,15 +14,13 @@ import ctypes
 import errno
 import functools
 import hashlib
+import itertools
 import os
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 from naskahd import durable
 from naskahd.drives.mounts import Mount, devnode_of
-from naskahd.drives.plan import Item
 from naskahd.i18n import _
 
 CHUNK = 1 << 20
@@ -58,10 +46,19 @@ def syncfs(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def _rename_noreplace(dirfd: int, src: str, dst: str) -> None:
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
     fn = getattr(_libc(), "renameat2", None)
     if fn is not None:
-        if fn(dirfd, os.fsencode(src), dirfd, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+    return fn
+
+
+def _rename_noreplace(dirfd: int, src: str, dst: str) -> None:
+    fn = _renameat2()
+    if fn is not None:
+        if fn(dirfd, src.encode("utf-8", "surrogateescape"), dirfd, dst.encode("utf-8", "surrogateescape"), _RENAME_NOREPLACE) == 0:
             return
         err = ctypes.get_errno()
         if err == errno.EEXIST:
@@ -159,15 +156,38 @@ class DriveRoot:
         self._sync_dir(dirfd)
 
     def append(self, rel: str, data: bytes) -> None:
+        """Append ``data`` to ``rel`` durably (its folder fsynced only when the file is new).
+        Written at the end without O_APPEND, which fusefat refuses on an existing file: the
+        sync holds the drive's lock and is its only writer."""
         folder, _sep, name = rel.rpartition("/")
         dirfd = self.dir(folder, create=True)
-        fd = os.open(name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640, dir_fd=dirfd)
+        flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
-            os.write(fd, data)
+            fd, new = os.open(name, flags, dir_fd=dirfd), False
+        except FileNotFoundError:
+            fd, new = os.open(name, flags | os.O_CREAT, 0o640, dir_fd=dirfd), True
+        view = memoryview(data)
+        try:
+            os.lseek(fd, 0, os.SEEK_END)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
-        finally:
+        except PermissionError:
+            if not self.fuse or len(view) != len(data):
+                raise
+            # fusefat refuses to extend a file of less than one sector (EPERM) that was
+            # written before: write it anew, old lines and new (temp, fsync, rename).
             os.close(fd)
-        self._sync_dir(dirfd)
+            fd = -1
+            self.write(rel, (self.read(rel) or b"") + data)
+            return
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if new:
+            _fsync_dir(dirfd)
+        if self.fuse:
+            flush_device(self.devnode)
 
     def _sync_dir(self, dirfd: int) -> None:
         _fsync_dir(dirfd)
@@ -203,15 +223,19 @@ class DriveRoot:
         return n
 
 
-def _hash_fd(fd: int, *, drop_cache: bool) -> tuple[int, str]:
+def _hash_fd(fd: int, *, drop_cache: bool, view: memoryview | None = None) -> tuple[int, str]:
+    """(size, SHA-256) of an open file; with ``drop_cache`` read from the drive itself.
+    ``view``: a reusable buffer (a read into it allocates nothing)."""
     if drop_cache:
-        # After syncfs the pages are clean; dropping them makes the read come from the drive.
+        # After the flush the pages are clean; dropping them makes the read come from the drive.
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    if view is None:
+        view = memoryview(bytearray(CHUNK))
     h = hashlib.sha256()
     size = 0
-    while chunk := os.read(fd, CHUNK):
-        h.update(chunk)
-        size += len(chunk)
+    while n := os.readv(fd, [view]):
+        h.update(view[:n])
+        size += n
     if drop_cache:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     return size, h.hexdigest()
@@ -249,104 +273,9 @@ def drop_device_cache(devnode: str | None) -> None:
             os.close(fd)
 
 
-@dataclass
-class BatchResult:
-    verified: list[tuple[Item, int, str]]  # item, size, sha256 read back
-    failed: list[tuple[Item, str]]  # item, why (the rest of the batch goes on)
-    full: OSError | None = None  # the drive filled up: what was written before is verified, the rest not tried
-
-
 def fatal(exc: OSError) -> bool:
     """Does this error stop the whole sync (drive gone, full, read-only)?"""
     return exc.errno in GONE | FULL | READ_ONLY
-
-
-def copy_batch(root: DriveRoot, archive: Path, items: Sequence[Item], *, devnode: str | None = None,
-               cancelled: Callable[[], bool] = lambda: False) -> BatchResult:
-    """Copy, flush and verify ``items``; raise OSError for an error that stops the sync
-    (``fatal``), after removing this batch's temp files where the drive still allows.
-
-    One ``syncfs`` makes every temp file's data durable before any is renamed (the
-    batch's equivalent of an fsync per file, at the cost of one: a crash before it leaves
-    only temp names, removed by the next sync); the renames and their folders are made
-    durable by a second ``syncfs``; then everything is read back."""
-    result = BatchResult([], [])
-    written: list[tuple[Item, int, str, str]] = []  # item, dirfd, temp, final name
-    to_check: list[tuple[Item, bool]] = []  # item, written by this batch (False: was already there)
-    renamed_dirs: set[int] = set()
-    try:
-        for item in items:
-            if cancelled():
-                break
-            folder, _sep, name = item.drive_path.rpartition("/")
-            dirfd = root.dir(folder, create=True)
-            if _exists(dirfd, name):
-                to_check.append((item, False))
-                continue
-            try:
-                temp = _write_temp(archive / item.wanted.archive_path, dirfd, item, fsync=root.fuse)
-            except _SourceBad as exc:
-                result.failed.append((item, str(exc)))
-                continue
-            except OSError as exc:
-                if exc.errno in FULL:
-                    result.full = exc
-                    break
-                if fatal(exc):
-                    raise
-                result.failed.append((item, _("cannot write it on the drive: {error}").format(error=exc.strerror or exc)))
-                continue
-            written.append((item, dirfd, temp, name))
-        try:
-            syncfs(root.fd)  # the data of every temp file, before any rename
-            if root.fuse:
-                flush_device(devnode)
-        except OSError as exc:
-            if exc.errno not in FULL:
-                raise
-            result.full = exc
-            return result  # the finally clause removes the temp files
-        while written:
-            item, dirfd, temp, name = written.pop(0)
-            try:
-                _rename_noreplace(dirfd, temp, name)
-            except FileExistsError:
-                os.unlink(temp, dir_fd=dirfd)
-                to_check.append((item, False))
-                continue
-            except OSError as exc:
-                if fatal(exc):
-                    written.insert(0, (item, dirfd, temp, name))
-                    raise
-                os.unlink(temp, dir_fd=dirfd)
-                result.failed.append((item, _("cannot name it on the drive: {error}").format(error=exc.strerror or exc)))
-                continue
-            to_check.append((item, True))
-            renamed_dirs.add(dirfd)
-        syncfs(root.fd)  # the renames and the folders
-        if root.fuse:
-            for dirfd in renamed_dirs:
-                _fsync_dir(dirfd)
-            flush_device(devnode)
-        drop_device_cache(devnode)
-        for item, ours in to_check:
-            got = root.hash_file(item.drive_path)
-            if got == (item.wanted.size, item.wanted.sha256):
-                result.verified.append((item, got[0], got[1]))
-            elif ours:
-                # The copy this batch just wrote did not read back right: remove it, the
-                # next sync copies it again.
-                folder, _sep, name = item.drive_path.rpartition("/")
-                with contextlib.suppress(OSError):
-                    os.unlink(name, dir_fd=root.dir(folder, create=False))
-                result.failed.append((item, _("the copy read back from the drive differs from the archive")))
-            else:
-                result.failed.append((item, _("a different file is already on the drive at {path}; it was left as it is").format(path=item.drive_path)))
-    finally:
-        for _item, dirfd, temp, _name in written:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=dirfd)
-    return result
 
 
 class _SourceBad(Exception):
@@ -362,27 +291,35 @@ def _read_source(fd: int) -> bytes:
         raise _SourceBad(_("its archive file cannot be read: {error}").format(error=exc.strerror)) from None
 
 
-def _write_temp(source: Path, dirfd: int, item: Item, *, fsync: bool = False) -> str:
-    """Copy ``source`` to a new temp file in ``dirfd`` (the batch's syncfs flushes it, or
-    with ``fsync`` this call); its name."""
+_TEMP_BASE = durable.TEMP_PREFIX + secrets.token_hex(6)  # then a counter: one random draw per process
+_temp_counter = itertools.count()
+SENDFILE_MAX = 0x7FFFF000  # the most one sendfile call moves
+
+
+def _write_temp(source: str, dirfd: int, *, fsync: bool = False) -> str:
+    """Copy ``source`` to a new temp file in ``dirfd`` in the kernel (``sendfile``: no bytes
+    through Python; the read-back checks them); its name. Data made durable by the batch's
+    ``syncfs``, or on FUSE by ``fsync`` here."""
     try:
         src = os.open(source, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError as exc:
         raise _SourceBad(_("its archive file cannot be read: {error}").format(error=exc.strerror)) from None
-    temp = durable.TEMP_PREFIX + secrets.token_hex(8)
+    temp = f"{_TEMP_BASE}{next(_temp_counter):x}"
     try:
         out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o640, dir_fd=dirfd)
         try:
-            h = hashlib.sha256()
-            size = 0
-            while chunk := _read_source(src):
-                h.update(chunk)
-                size += len(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(out, view):]
-            if (size, h.hexdigest()) != (item.wanted.size, item.wanted.sha256):
-                raise _SourceBad(_("its archive file no longer matches the register; run 'naskahd verify --archive'"))
+            try:
+                while os.sendfile(out, src, None, SENDFILE_MAX):
+                    pass
+            except OSError as exc:
+                if exc.errno in FULL:
+                    raise
+                # EIO from sendfile may be the archive's disk or the drive: copy again through
+                # Python, where a read error is the archive's and a write error the drive's.
+                os.ftruncate(out, 0)
+                os.lseek(out, 0, os.SEEK_SET)
+                os.lseek(src, 0, os.SEEK_SET)
+                _copy_slowly(src, out)
             if fsync:
                 os.fsync(out)
         finally:
@@ -394,3 +331,10 @@ def _write_temp(source: Path, dirfd: int, item: Item, *, fsync: bool = False) ->
     finally:
         os.close(src)
     return temp
+
+
+def _copy_slowly(src: int, out: int) -> None:
+    while chunk := _read_source(src):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(out, view):]

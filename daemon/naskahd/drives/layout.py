@@ -22,7 +22,7 @@ import base64
 import datetime as dt
 import enum
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 ROOT = "naskah"
@@ -81,6 +81,41 @@ def encode_row(keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
             value = value.value
         out[key] = value
     return out
+
+
+def _encode_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is bytes:
+        return {"b64": base64.b64encode(value).decode()}
+    if kind is dt.datetime:
+        return {"time": value.isoformat()}
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def row_encoder(table: Any) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """``encode_row`` for rows of ``select(table)``, faster: only the columns whose type may
+    need it (bytes, times, enums) are looked at, once per row (a sync encodes a row per file)."""
+    keys = [c.name for c in table.columns]
+    special = []
+    for i, col in enumerate(table.columns):
+        try:
+            kind = col.type.python_type
+        except NotImplementedError:
+            kind = None
+        if kind not in (int, str, float, bool):
+            special.append((i, keys[i]))
+
+    def encode(values: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(keys, values))
+        for i, key in special:
+            value = values[i]
+            if value is not None:
+                out[key] = _encode_value(value)
+        return out
+
+    return encode
 
 
 def decode_row(row: Mapping[str, Any]) -> dict[str, Any]:

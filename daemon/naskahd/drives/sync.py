@@ -16,10 +16,11 @@ import datetime as dt
 import fcntl
 import os
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,15 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd import audit, hostsecret
+from naskahd import audit, hostsecret, oserrors
 from naskahd.config import Config
-from naskahd.drives import copy, layout, mounts, plan, token
+from naskahd.drives import batches, copy, layout, mounts, plan, token
 from naskahd.drives.mounts import Mount
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.register import Copy, Document, Drive
 
-BATCH_FILES = 256
+BATCH_FILES = 1024
 BATCH_BYTES = 64 << 20
 ROUNDS = 3  # plan → copy → snapshot again while letters were filed during the sync
 SNAPSHOT_EVERY = 3600.0  # seconds: a newer register snapshot is not replaced (the manifest has the rows since)
@@ -52,12 +53,13 @@ def human_bytes(n: int) -> str:
 @dataclass
 class Report:
     drive: str
-    state: str  # done | refused | full | read_only | gone | busy | error
+    state: str  # done | refused | full | read_only | gone | busy | error | state_full | state_error
     copied: int = 0
     missing_files: int = 0
     missing_bytes: int = 0
     failed: list[str] = field(default_factory=list)
     message: str = ""
+    folder: str = ""  # state_full, state_error: the host's folder at fault
 
     @property
     def ok(self) -> bool:
@@ -172,6 +174,9 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
                 root.append(f"{layout.META}/{audit.ANCHOR_FILE}", audit.anchor_line(audit.head(s)).encode("ascii"))
         except copy.DriveChanged as exc:
             return _stopped(report, "gone", sessions, drive, log, str(exc))
+        except StagingFailed as exc:
+            report.folder = str(exc.folder)
+            return _stopped(report, "state_full" if exc.full else "state_error", sessions, drive, log, exc.detail())
         except OSError as exc:
             if exc.errno in copy.FULL:
                 return _stopped(report, "full", sessions, drive, log, exc.strerror)
@@ -208,14 +213,19 @@ def _stopped(report: Report, state: str, sessions: sessionmaker[Session], drive:
             report.missing_files, report.missing_bytes = plan.pending(s, drive.id)
     except Exception:  # the register itself is unreachable: the numbers are unknown
         pass
-    left = {"name": drive.name, "files": report.missing_files, "bytes": human_bytes(report.missing_bytes)}
+    left = {"name": drive.name, "files": report.missing_files, "bytes": human_bytes(report.missing_bytes), "folder": report.folder}
     report.message = {
         "full": _("drive {name} is full: {files} file(s) ({bytes}) are not on it yet; use a larger drive, or free space on it"),
         "read_only": _("drive {name} is read-only: {files} file(s) ({bytes}) are not on it yet; check its write-protect switch and mount it writable"),
         "gone": _("drive {name} went away during the sync: {files} file(s) ({bytes}) are not on it yet; plug it in again to resume"),
         "error": _("drive {name}: the sync stopped: {files} file(s) ({bytes}) are not on it yet"),
+        "state_full": _("drive {name}: the sync stopped: the disk of naskahd's state folder {folder} on this computer is full "
+                        "(not the drive), so the register snapshot for the drive could not be made; free space on that disk "
+                        "and sync again ({files} file(s), {bytes}, are not on the drive yet)"),
+        "state_error": _("drive {name}: the sync stopped: the register snapshot for the drive could not be made in naskahd's "
+                         "state folder {folder} on this computer ({files} file(s), {bytes}, are not on the drive yet)"),
     }[state].format(**left)
-    if detail and state == "error":
+    if detail and state in ("error", "state_error"):
         report.message += f" ({detail})"
     log.warning("drive.sync_stopped", drive=drive.name, state=state, copied=report.copied, missing=report.missing_files, error=detail)
     return report
@@ -229,52 +239,89 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
         taken = plan.taken_paths(s, drive.id, wanted)
     p = plan.assign(wanted, taken, fstype=drive.fstype)
     for w in p.too_big:
-        report.failed.append(_("{agenda} is larger than 4 GiB, which a FAT32 drive cannot hold").format(agenda=w.agenda))
+        why = _("{agenda} is larger than 4 GiB, which a FAT32 drive cannot hold").format(agenda=w.agenda)
+        if why not in report.failed:  # planned again by the next round: said once
+            report.failed.append(why)
     for folder in folders:
         root.remove_temps(layout.on_drive(folder))
     items = [plan.Item(i.wanted, layout.on_drive(i.drive_path)) for i in p.items]
     copied = 0
+    encode = layout.row_encoder(Document.__table__)
+    results = batches.copy_batches(root, cfg.archive, _batches(items), devnode=node, cancelled=cancelled)
+    with contextlib.closing(results):  # stopped early: its temp files removed, its thread joined
+        for result in results:
+            if not mounts.still_mounted(mount):  # verified against a drive that is gone: record nothing
+                raise copy.DriveChanged(mount.mountpoint)
+            for item, why in result.failed:
+                report.failed.append(f"{item.wanted.agenda}: {why}")
+                log.warning("drive.copy_failed", drive=drive.name, agenda=item.wanted.agenda, reason=why)
+            if result.verified:
+                _record(sessions, root, drive, result.verified, encode)
+                copied += len(result.verified)
+                report.copied += len(result.verified)
+                log.debug("drive.batch_verified", drive=drive.name, files=len(result.verified), copied=report.copied)
+            if result.full is not None:
+                raise result.full
+    return copied
+
+
+def _batches(items: list[plan.Item]) -> Iterator[list[plan.Item]]:
     start = 0
-    while start < len(items) and not cancelled():
+    while start < len(items):
         end, size = start, 0
         while end < len(items) and end - start < BATCH_FILES and (size < BATCH_BYTES or end == start):
             size += items[end].wanted.size
             end += 1
-        batch = items[start:end]
+        yield items[start:end]
         start = end
-        result = copy.copy_batch(root, cfg.archive, batch, devnode=node, cancelled=cancelled)
-        if not mounts.still_mounted(mount):  # verified against a drive that is gone: record nothing
-            raise copy.DriveChanged(mount.mountpoint)
-        for item, why in result.failed:
-            report.failed.append(f"{item.wanted.agenda}: {why}")
-            log.warning("drive.copy_failed", drive=drive.name, agenda=item.wanted.agenda, reason=why)
-        if result.verified:
-            _record(sessions, root, drive, result.verified)
-            copied += len(result.verified)
-            report.copied += len(result.verified)
-        if result.full is not None:
-            raise result.full
-    return copied
 
 
-def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive, verified: list[tuple[plan.Item, int, str]]) -> None:
+def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
+            verified: list[tuple[plan.Item, int, str]], encode: Callable[[Any], dict[str, Any]]) -> None:
+    """The batch's manifest lines (made durable first: a copy in the register is always in
+    the drive's manifest), then its ``copies`` rows in one short transaction."""
     now = dt.datetime.now(dt.UTC)
-    prefix = layout.ROOT + "/"
+    stamp = now.isoformat()
+    cut = len(layout.ROOT) + 1
     table = Document.__table__
+    ids = [i.wanted.document_id for i, _s, _h in verified]
+    lo, hi = min(ids), max(ids)
+    # A batch is in register order, usually a run of ids: a range of the primary key is
+    # cheaper than an IN list of a thousand parameters.
+    where = table.c.id.between(lo, hi) if hi - lo < 2 * len(ids) else table.c.id.in_(ids)
     with sessions() as s:
-        result = s.connection().execute(select(table).where(table.c.id.in_([i.wanted.document_id for i, _s, _h in verified])))
-        keys = list(result.keys())
-        rows = {r[0]: layout.encode_row(keys, r) for r in result}
-    lines = b"".join(layout.manifest_line({
+        rows = {r[0]: encode(r) for r in s.connection().execute(select(table).where(where)).all()}
+    line = layout.manifest_line
+    lines = b"".join(line({
         "kind": "document", "agenda": i.wanted.agenda, "category": i.wanted.category,
-        "archive_path": i.wanted.archive_path, "drive_path": i.drive_path.removeprefix(prefix),
-        "size": size, "sha256": sha, "verified_at": now.isoformat(), "row": rows.get(i.wanted.document_id),
+        "archive_path": i.wanted.archive_path, "drive_path": i.drive_path[cut:],
+        "size": size, "sha256": sha, "verified_at": stamp, "row": rows.get(i.wanted.document_id),
     }) for i, size, sha in verified)
     root.append(layout.MANIFEST, lines)
     with sessions.begin() as s:  # one short write transaction per batch (Core: no ORM objects to build)
         s.execute(insert(Copy.__table__), [
-            {"drive_id": drive.id, "document_id": i.wanted.document_id, "drive_path": i.drive_path.removeprefix(prefix),
+            {"drive_id": drive.id, "document_id": i.wanted.document_id, "drive_path": i.drive_path[cut:],
              "size": size, "sha256": sha, "verified_at": now} for i, size, sha in verified])
+
+
+class StagingFailed(Exception):
+    """The register snapshot could not be staged in the host's state folder (its disk is
+    full, or not writable): a problem of the host, which must not read as the drive's."""
+
+    def __init__(self, folder: Path, error: OSError | sqlite3.Error) -> None:
+        super().__init__(str(error))
+        self.folder, self.error = folder, error
+
+    @property
+    def full(self) -> bool:
+        if isinstance(self.error, OSError):
+            return self.error.errno in copy.FULL
+        return getattr(self.error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(self.error)
+
+    def detail(self) -> str:
+        if isinstance(self.error, OSError):
+            return oserrors.describe(self.error)
+        return str(self.error)
 
 
 def _snapshot_age(root: copy.DriveRoot) -> float | None:
@@ -291,10 +338,13 @@ def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.Dri
     """The register snapshot and the configuration, then a manifest line naming the snapshot."""
     from naskahd.register.db import snapshot
 
-    with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
-        target = Path(tmp) / "register.sqlite3"
-        snapshot(cfg.database_url, target)
-        data = target.read_bytes()
+    try:
+        with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
+            target = Path(tmp) / "register.sqlite3"
+            snapshot(cfg.database_url, target)
+            data = target.read_bytes()
+    except (OSError, sqlite3.Error) as exc:  # the host's state disk, not the drive: never "the drive is full"
+        raise StagingFailed(cfg.state, exc) from exc
     import hashlib
 
     root.write(layout.REGISTER, data)
@@ -306,17 +356,37 @@ def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.Dri
     }))
 
 
+UDISKSCTL = "udisksctl"
+
+
+def eject_commands(tool: str, node: str) -> list[list[str]]:
+    """What ``eject_after_sync`` runs, in order: unmount (the drive may then be unplugged),
+    then power off (so it can be put straight into the safe)."""
+    return [[tool, verb, "-b", node, "--no-user-interaction"] for verb in ("unmount", "power-off")]
+
+
 def _eject(node: str, name: str, log: Any) -> None:
-    tool = shutil.which("udisksctl")
+    tool = shutil.which(UDISKSCTL)
     if tool is None:
         log.info("drive.eject_skipped", drive=name, reason="udisksctl is not installed")
         return
-    for verb in ("unmount", "power-off"):
-        out = subprocess.run([tool, verb, "-b", node, "--no-user-interaction"], capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            log.warning("drive.eject_failed", drive=name, step=verb, error=out.stderr.strip())
-            return
-    log.info("drive.ejected", drive=name)
+    unmount, power_off = eject_commands(tool, node)
+    try:
+        out = subprocess.run(unmount, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("drive.eject_failed", drive=name, step="unmount", error=str(exc))
+        return
+    if out.returncode != 0:
+        log.warning("drive.eject_failed", drive=name, step="unmount", error=(out.stderr or out.stdout).strip())
+        return
+    try:
+        off = subprocess.run(power_off, capture_output=True, text=True, timeout=60)
+        error = None if off.returncode == 0 else (off.stderr or off.stdout).strip() or f"exit status {off.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        error = str(exc)
+    # Unmounted is what makes unplugging safe; a drive udisks cannot power off (a loop
+    # device, some USB bridges) is still ejected.
+    log.info("drive.ejected", drive=name, powered_off=error is None, **({"power_off_error": error} if error else {}))
 
 
 __all__ = ["DriveLock", "Report", "check_identity", "find_mount", "human_bytes", "sync_drive"]

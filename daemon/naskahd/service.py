@@ -34,6 +34,7 @@ from naskahd.log import get_logger
 from naskahd.notify import Notifier
 from naskahd.progress import Progress
 from naskahd.register import Document, DocumentState, space_problem
+from naskahd.rootwatch import ArchiveWatch
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 from naskahd.statusd import StatusServer
@@ -121,6 +122,7 @@ class Daemon:
         roots = None
         try:
             roots = installation.lock_roots(self.config)
+            self.archive_watch = ArchiveWatch(self.config, self.log)
             self._install_signals()
             try:  # from here a crash (even in start-up reconciliation) reads as one in `status`
                 write_heartbeat(self.config.state, {"running": True, "pid": os.getpid(), "starting": True,
@@ -207,12 +209,15 @@ class Daemon:
         self.notifier.ready(self.summary.line(self))
         self.events.put(watch.Scan(str(self.config.drop), "SIGHUP"))
 
+    def _archive_gone(self, fresh: bool = True) -> bool:
+        return hasattr(self, "archive_watch") and self.archive_watch.problem(fresh=fresh) is not None
+
     def _stop_pending(self) -> bool:
         return any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals)
 
     def _wait(self) -> None:
         due = min((t for t in (self.settler.next_due(), self.settler.next_early()) if t is not None), default=None)
-        timeout = 0.5 if due is None else max(0.0, min(0.5, due - time.monotonic()))
+        timeout = 0.5 if due is None or self._archive_gone(fresh=False) else max(0.0, min(0.5, due - time.monotonic()))
         if timeout > 0:
             try:
                 self.events.put(self.events.get(timeout=timeout))  # woken by an event; handled next round
@@ -263,6 +268,8 @@ class Daemon:
         only if the file is still the very same then. Nothing here is shown to a person:
         whatever is wrong with a file is found when it is due.
         """
+        if self._archive_gone():
+            return
         for cand in self.settler.early(time.monotonic()):
             rel = cand.relpath
             try:
@@ -284,7 +291,8 @@ class Daemon:
             while True:
                 now = time.monotonic()
                 # Asked to stop: take nothing new; the batch in flight is finished below.
-                due = [] if self._stop_pending() else self.settler.due(now, limit=BATCH)
+                # The archive's disk gone: take nothing until it is back (rootwatch.py).
+                due = [] if self._stop_pending() or self._archive_gone() else self.settler.due(now, limit=BATCH)
                 busy = {item.relpath for item in pending.items} if pending else set()
                 ready: list[Ready] = []
                 for cand in due:
@@ -330,7 +338,7 @@ class Daemon:
         reconciliation does. Called between batches: no batch is in flight, so every
         STAGED row is such a leftover. At most every HALF_DONE_RETRY_SECONDS, and only
         while the register's disk has room."""
-        if self.half_done is None or time.monotonic() < self._half_done_retry:
+        if self.half_done is None or time.monotonic() < self._half_done_retry or self._archive_gone():
             return
         self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
         if space_problem(self.config.database_url) is not None:
@@ -544,6 +552,9 @@ class Daemon:
                 "naskahd keeps running, but the disk of its state folder {folder} is full: scans that "
                 "cannot be registered wait in the drop folder; free space on that disk"
             ).format(folder=self.config.state))
+        gone = self.archive_watch.problem() if hasattr(self, "archive_watch") else None
+        if gone is not None:
+            problems.append(gone)
         if self.half_done is not None:
             problems.append(_(
                 "filing of {n} scan(s) stopped half-way ({error}): naskahd finishes them as soon as the "

@@ -8,7 +8,6 @@ taken with ``losetup -f --show`` and every mount made here is undone at teardown
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -123,35 +122,18 @@ def no_traceback(d: Daemon) -> None:
     assert "Traceback" not in d.log_text(), d.log_text()[-4000:]
 
 
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def nothing_lost(d: Daemon, dropped: dict[str, bytes], *, settled: bool = True, **kwargs: Any) -> None:
+    """The shared invariants (tests/campaign/invariants.py) over the tree, the daemon's log
+    included; ``settled``: everything dropped has been filed by now."""
+    from campaign.invariants import check
 
-
-def nothing_lost(d: Daemon, dropped: dict[str, bytes]) -> None:
-    """Every dropped file (relpath → content) is registered exactly once with an archive
-    file that matches its hash, and the agenda numbers are gapless per category and year.
-    (tests/campaign/invariants.py checks more, where it is available.)"""
-    docs = d.documents()
-    by_hash: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        by_hash.setdefault(doc["sha256"], []).append(doc)
-    for rel, data in dropped.items():
-        rows = by_hash.get(sha(data), [])
-        assert len(rows) == 1, (rel, len(rows))
-        doc = rows[0]
-        if doc.get("archive_path"):
-            on_disk = (d.archive / doc["archive_path"]).read_bytes()
-            assert sha(on_disk) == (doc.get("ciphertext_sha256") or doc["sha256"]), rel
-        assert not (d.drop / rel).exists(), f"{rel} still in the drop folder"
-    numbers: dict[tuple[str, str], list[int]] = {}
-    for doc in docs:
-        num, *rest = doc["agenda"].split("/")
-        numbers.setdefault((rest[0], rest[-1]), []).append(int(num))
-    for key, nums in numbers.items():
-        assert sorted(nums) == list(range(1, len(nums) + 1)), (key, sorted(nums))
-    temps = [p for p in d.archive.rglob(".naskahd-tmp-*")]
-    assert not temps, temps
-
+    log = d.root.parent / "daemon.log"
+    log.write_text(d.log_text(), encoding="utf-8")
+    bad = check(d.config, dropped=dropped, settled=settled, logs=[log], **kwargs)
+    assert not bad, "\n".join(bad)
+    if settled:
+        left = [rel for rel in dropped if (d.drop / rel).exists()]
+        assert not left, f"still in the drop folder: {left}"
 
 def figure(scenario: str, **values: Any) -> None:
     """A measured figure for docs/reliability.md, appended (as a JSON line) to the file

@@ -98,6 +98,18 @@ def space_problem(url: str) -> str | None:
     ).format(folder=path.parent, free=free // 1024, need=MIN_FREE_BYTES // 1024)
 
 
+def error_words(exc: BaseException) -> str:
+    """A register error in its own words, for a person: without the SQL statement, its
+    parameters and SQLAlchemy's link; a lock another program holds says so and what to do."""
+    words = str(getattr(exc, "orig", None) or exc)
+    if "database is locked" in words or "database table is locked" in words:
+        return _(
+            "the register is locked by another program (database is locked): naskahd tries again by itself; "
+            "if this lasts, close the program that has the register open (an sqlite3 shell, a copy or backup tool)"
+        )
+    return words
+
+
 def open_register(url: str, *, create: bool = True) -> sessionmaker[Session]:
     """Open (and with ``create``, create or migrate) the register; return a session factory.
 

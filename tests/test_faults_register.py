@@ -1,0 +1,71 @@
+"""Issue 22, fault campaign: the register locked by another process, and corrupted."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Daemon, naskahd_cmd, wait_until, write_config
+from faults import Stopwatch, figure, no_traceback, nothing_lost, status, wait_healthy, wait_problem
+
+pytestmark = pytest.mark.system
+
+LOCK_SECONDS = 30  # the issue's figure: three times the register's busy timeout (register/db.py)
+
+HOLDER = """
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+con.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.execute("ROLLBACK")
+"""
+
+
+def drop(d: Daemon, rel: str, dropped: dict[str, bytes]) -> Path:
+    data = os.urandom(20_000)
+    (d.drop / rel).write_bytes(data)
+    dropped[rel] = data
+    return d.drop / rel
+
+
+def test_the_register_locked_by_another_process_for_30_s(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "naskahd", settle=0.3)
+    d = Daemon(cfg.parent, cfg).start()
+    try:
+        dropped: dict[str, bytes] = {}
+        drop(d, "masuk/before.pdf", dropped)
+        d.wait_event("document.registered")
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(d.state / "register.sqlite3"), str(LOCK_SECONDS)],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            clock = Stopwatch()
+            for i in range(5):
+                drop(d, f"keluar/during-{i}.pdf", dropped)
+            problem = wait_problem(d, "locked by another program", timeout=LOCK_SECONDS)
+            assert "close the program" in problem, problem
+            failed = d.wait_event("register.commit_failed")
+            assert "locked by another program" in failed["error"]
+            for text in (problem, d.log_text()):  # a person's words: no SQL, no parameters, no link
+                assert "INSERT" not in text and "[SQL" not in text and "sqlalche.me" not in text, text[-2000:]
+            human = d.cli("status", env={"LANGUAGE": "en"})
+            assert human.returncode == 1 and "locked" in human.stdout, human.stdout + human.stderr
+            assert d.proc is not None and d.proc.poll() is None
+            assert holder.wait(timeout=LOCK_SECONDS + 30) == 0
+        finally:
+            holder.kill()
+        released = clock.seconds()
+        d.wait_event("document.registered", count=6, timeout=120)
+        wait_healthy(d)
+        figure("register locked 30 s", files=len(dropped), faults=1, recovery_s=round(clock.seconds() - released, 2))
+        nothing_lost(d, dropped)
+        no_traceback(d)
+    finally:
+        assert d.stop() == 0

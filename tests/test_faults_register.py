@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Daemon, naskahd_cmd, wait_until, write_config
+from drives_fixtures import drives, udevd  # noqa: F401  (fixtures)
 from faults import Stopwatch, figure, no_traceback, nothing_lost, status, wait_healthy, wait_problem
 
 pytestmark = pytest.mark.system
@@ -69,3 +71,48 @@ def test_the_register_locked_by_another_process_for_30_s(tmp_path: Path) -> None
         no_traceback(d)
     finally:
         assert d.stop() == 0
+
+
+def cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(naskahd_cmd("--config", str(cfg), *args), capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en"})
+
+
+def test_a_corrupted_register_is_refused_verify_points_at_it_and_the_drive_snapshot_restores_it(tmp_path: Path, drives) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "naskahd", settle=0.2)
+    d = Daemon(cfg.parent, cfg).start()
+    dropped: dict[str, bytes] = {}
+    for i in range(30):
+        drop(d, f"{('masuk', 'keluar')[i % 2]}/letter {i}.pdf", dropped)
+    wait_until(lambda: len(d.documents()) == len(dropped), 60, "all filed", d)
+    d.stop()
+    image = drives.make("ext4")
+    image.attach()
+    mp = image.mount(tmp_path / "mnt")
+    assert cli(cfg, "drive", "register", str(mp), "--name", "safe1").returncode == 0
+    assert cli(cfg, "sync").returncode == 0
+    original = json.loads(cli(cfg, "list", "--json").stdout)
+
+    register = cfg.parent / "state" / "register.sqlite3"
+    size = register.stat().st_size
+    with open(register, "r+b") as f:  # every page but the header's overwritten in its middle third
+        f.seek(size // 3 // 4096 * 4096)
+        f.write(os.urandom(size // 3 // 4096 * 4096 or 4096))
+    (d.drop / "masuk" / "after.pdf").write_bytes(b"a letter dropped while the register is damaged")
+
+    run = subprocess.run(naskahd_cmd("--config", str(cfg), "run", "--log-format", "json"), capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en"})
+    assert run.returncode == 1, run.stderr[-2000:]
+    for text in (run.stderr, cli(cfg, "verify").stderr, cli(cfg, "status").stdout):
+        assert str(register) in text and "damaged" in text, text
+        assert "naskahd restore --from" in text and "backup drive" in text, text  # named when its row is readable
+        assert "Traceback" not in text
+    assert cli(cfg, "verify").returncode == 1 and cli(cfg, "status").returncode != 0
+    assert (d.drop / "masuk" / "after.pdf").exists()  # nothing taken
+
+    new_root = tmp_path / "restored"
+    out = cli(cfg, "restore", "--from", str(mp), "--root", str(new_root))
+    assert out.returncode == 0, out.stdout + out.stderr
+    new_cfg = new_root / "naskahd.toml"
+    assert json.loads(cli(new_cfg, "list", "--json").stdout) == original
+    assert cli(new_cfg, "verify").returncode == 0

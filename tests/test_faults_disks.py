@@ -84,3 +84,34 @@ def test_the_archive_disk_unmounted_under_the_running_daemon_files_nothing_besid
             no_traceback(d)
         finally:
             assert d.stop() == 0
+
+
+def test_the_drop_folder_deleted_and_made_again_is_adopted_watched_and_scanned(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "naskahd", settle=0.3, rescan=3600)  # no periodic scan to fall back on
+    d = Daemon(cfg.parent, cfg).start()
+    try:
+        dropped: dict[str, bytes] = {}
+        drop(d, "masuk/before.pdf", dropped)
+        d.wait_event("document.registered")
+        shutil.rmtree(d.drop)  # a person tidying the share
+        gone = d.wait_event("drop.gone", timeout=10)
+        assert str(d.drop) in gone["problem"]
+        wait_problem(d, str(d.drop), "gone")
+        assert status(d)[0] == 1
+        clock = Stopwatch()
+        d.drop.mkdir()
+        d.wait_event("drop.recreated", timeout=10)
+        # its subfolders made again, the new folder watched: a scan is filed at once
+        wait_until(lambda: all((d.drop / sub).is_dir() for sub in ("masuk", "keluar", "dikecualikan")), 10, "subfolders", d)
+        drop(d, "keluar/after.pdf", dropped)
+        d.wait_event("document.registered", count=2, timeout=20)
+        figure("drop folder deleted and made again", files=len(dropped), faults=1, recovery_s=clock.seconds())
+        wait_healthy(d)
+        # marked as this installation's again
+        from naskahd import installation
+
+        assert installation.read_marker(d.drop)["installation"] == installation.read_marker(d.archive)["installation"]  # type: ignore[index]
+        nothing_lost(d, dropped)
+        no_traceback(d)
+    finally:
+        assert d.stop() == 0

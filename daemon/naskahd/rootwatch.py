@@ -1,4 +1,5 @@
-"""Is the archive still on its disk? Checked by the running daemon (issue 22, fault campaign).
+"""Are the archive and the drop folder still where the daemon started? Checked by the
+running daemon (issue 22, fault campaign).
 
 At start the archive root's marker (installation.py) proves the disk is mounted. A disk
 unmounted under the running daemon (pulled out, a lazy ``umount``, a failed USB bridge)
@@ -6,10 +7,17 @@ leaves the empty mount point in its place, and anything filed then would land on
 root filesystem, hidden once the disk is mounted again. So the daemon looks for its
 installation's marker before it takes files and files nothing while it is missing; once
 the disk is back it goes on by itself.
+
+The drop folder deleted (a person tidying the share) and made again on the same
+filesystem: the daemon's watch went with the old folder, and the category subfolders
+are missing. The new folder is adopted: marked and locked as the old one was, its
+subfolders made, watched anew and scanned.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from typing import Any
 
@@ -49,3 +57,75 @@ class ArchiveWatch:
             "there any more. Nothing is filed until it is; scans wait in the drop folder. Mount the disk "
             "there again: naskahd goes on by itself"
         ).format(path=self.config.archive, marker=installation.MARKER)
+
+
+class DropWatch:
+    def __init__(self, config: Config, log: Any, ident: str | None) -> None:
+        self.config, self.log, self.ident = config, log, ident
+        st = os.stat(config.drop)
+        self.where = (st.st_dev, st.st_ino)
+        self.problem: str | None = None
+        self._checked = 0.0
+        self._fd: int | None = None
+
+    def check(self) -> bool:
+        """True when the drop folder was made again and has been adopted: the caller makes
+        its subfolders, watches it anew and scans it."""
+        now = time.monotonic()
+        if now < self._checked + CHECK_SECONDS:
+            return False
+        self._checked = now
+        drop = self.config.drop
+        try:
+            st = os.stat(drop)
+        except OSError:
+            return self._trouble("drop.gone", _(
+                "the drop folder {path} is gone (deleted, or its disk is not mounted): scanners cannot drop "
+                "letters into it. Make the folder again or mount its disk: naskahd makes its subfolders and goes "
+                "on by itself"
+            ).format(path=drop))
+        if (st.st_dev, st.st_ino) == self.where:
+            self._clear()
+            return False
+        if st.st_dev != self.where[0]:
+            return self._trouble("drop.other_disk", _(
+                "the drop folder {path} is now on another disk than when naskahd started (its disk is not "
+                "mounted?): nothing new is taken from it. Mount its disk again, or restart naskahd if the move "
+                "was meant"
+            ).format(path=drop))
+        installation.mark(drop, "drop", self.ident or installation.new_id())
+        if (installation.read_marker(drop) or {}).get("installation") != self.ident:
+            return self._trouble("drop.not_ours", _(
+                "the drop folder {path} was made again and holds another installation's marker: nothing new is "
+                "taken from it; check [paths] in {config}"
+            ).format(path=drop, config=self.config.source))
+        fd = os.open(drop / installation.MARKER, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return self._trouble("drop.not_ours", _(
+                "the drop folder {path} was made again and another naskahd holds it: nothing new is taken from it"
+            ).format(path=drop))
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self.where = fd, (st.st_dev, st.st_ino)
+        self.log.warning("drop.recreated", folder=str(drop))
+        self.problem = None
+        return True
+
+    def _trouble(self, event: str, text: str) -> bool:
+        if self.problem != text:
+            self.log.error(event, folder=str(self.config.drop), problem=text)
+        self.problem = text
+        return False
+
+    def _clear(self) -> None:
+        if self.problem is not None:
+            self.log.info("drop.back", folder=str(self.config.drop))
+        self.problem = None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -34,7 +34,7 @@ from naskahd.log import get_logger
 from naskahd.notify import Notifier
 from naskahd.progress import Progress
 from naskahd.register import Document, DocumentState, space_problem
-from naskahd.rootwatch import ArchiveWatch
+from naskahd.rootwatch import ArchiveWatch, DropWatch
 from naskahd.settle import Candidate, Settler, Signature, Verdict
 from naskahd.state import InstanceLock, write_heartbeat
 from naskahd.statusd import StatusServer
@@ -123,6 +123,7 @@ class Daemon:
         try:
             roots = installation.lock_roots(self.config)
             self.archive_watch = ArchiveWatch(self.config, self.log)
+            self.drop_watch = DropWatch(self.config, self.log, self.archive_watch.ident)
             self._install_signals()
             try:  # from here a crash (even in start-up reconciliation) reads as one in `status`
                 write_heartbeat(self.config.state, {"running": True, "pid": os.getpid(), "starting": True,
@@ -157,8 +158,9 @@ class Daemon:
                 self.drives.stop()
                 self.notifier.stopping()
                 statusd.stop()
-                watcher.stop()
+                self.watcher.stop()
                 self.filer.close()
+                self.drop_watch.close()
                 try:
                     write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": _iso_now()})
                 except OSError as exc:  # a full state disk must not turn a clean stop into a crash
@@ -181,6 +183,8 @@ class Daemon:
                     return
                 self._reload()
                 next_rescan = time.monotonic() + self.config.rescan_seconds
+            if self.drop_watch.check():
+                self._watch_again()
             now = time.monotonic()
             if now >= next_rescan:
                 self.events.put(watch.Scan(str(self.config.drop), "periodic"))
@@ -208,6 +212,14 @@ class Daemon:
         self._heartbeat_due = 0.0  # `naskahd reload` waits for the outcome in the heartbeat
         self.notifier.ready(self.summary.line(self))
         self.events.put(watch.Scan(str(self.config.drop), "SIGHUP"))
+
+    def _watch_again(self) -> None:
+        """The drop folder was made again (rootwatch.DropWatch): its subfolders, a watch on it."""
+        make_tree(self.config)
+        self.watcher.stop()
+        self.watcher = watch.Watcher(self.config, self.events)
+        self.watcher.start()
+        self.events.put(watch.Scan(str(self.config.drop), "drop folder made again"))
 
     def _archive_gone(self, fresh: bool = True) -> bool:
         return hasattr(self, "archive_watch") and self.archive_watch.problem(fresh=fresh) is not None
@@ -555,6 +567,8 @@ class Daemon:
         gone = self.archive_watch.problem() if hasattr(self, "archive_watch") else None
         if gone is not None:
             problems.append(gone)
+        if hasattr(self, "drop_watch") and self.drop_watch.problem is not None:
+            problems.append(self.drop_watch.problem)
         if self.half_done is not None:
             problems.append(_(
                 "filing of {n} scan(s) stopped half-way ({error}): naskahd finishes them as soon as the "

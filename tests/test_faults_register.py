@@ -18,7 +18,9 @@ from faults import Stopwatch, figure, no_traceback, nothing_lost, status, wait_h
 
 pytestmark = pytest.mark.system
 
-LOCK_SECONDS = 30  # the issue's figure: three times the register's busy timeout (register/db.py)
+# The issue's figure, three times the register's busy timeout (register/db.py), with --long;
+# in the short run 20 s, still twice the busy timeout: the commits fail and are retried.
+LONG_LOCK, SHORT_LOCK = 30, 20
 
 HOLDER = """
 import sqlite3, sys, time
@@ -37,21 +39,22 @@ def drop(d: Daemon, rel: str, dropped: dict[str, bytes]) -> Path:
     return d.drop / rel
 
 
-def test_the_register_locked_by_another_process_for_30_s(tmp_path: Path) -> None:
+def test_the_register_locked_by_another_process_for_30_s(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    lock_seconds = LONG_LOCK if request.config.getoption("--long") else SHORT_LOCK
     cfg = write_config(tmp_path / "naskahd", settle=0.3)
     d = Daemon(cfg.parent, cfg).start()
     try:
         dropped: dict[str, bytes] = {}
         drop(d, "masuk/before.pdf", dropped)
         d.wait_event("document.registered")
-        holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(d.state / "register.sqlite3"), str(LOCK_SECONDS)],
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(d.state / "register.sqlite3"), str(lock_seconds)],
                                   stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
             clock = Stopwatch()
             for i in range(5):
                 drop(d, f"keluar/during-{i}.pdf", dropped)
-            problem = wait_problem(d, "locked by another program", timeout=LOCK_SECONDS)
+            problem = wait_problem(d, "locked by another program", timeout=lock_seconds)
             assert "close the program" in problem, problem
             failed = d.wait_event("register.commit_failed")
             assert "locked by another program" in failed["error"]
@@ -60,13 +63,13 @@ def test_the_register_locked_by_another_process_for_30_s(tmp_path: Path) -> None
             human = d.cli("status", env={"LANGUAGE": "en"})
             assert human.returncode == 1 and "locked" in human.stdout, human.stdout + human.stderr
             assert d.proc is not None and d.proc.poll() is None
-            assert holder.wait(timeout=LOCK_SECONDS + 30) == 0
+            assert holder.wait(timeout=lock_seconds + 30) == 0
         finally:
             holder.kill()
         released = clock.seconds()
         d.wait_event("document.registered", count=6, timeout=120)
         wait_healthy(d)
-        figure("register locked 30 s", files=len(dropped), faults=1, recovery_s=round(clock.seconds() - released, 2))
+        figure(f"register locked {lock_seconds} s", files=len(dropped), faults=1, recovery_s=round(clock.seconds() - released, 2))
         nothing_lost(d, dropped)
         no_traceback(d)
     finally:

@@ -9,8 +9,8 @@ installation's marker before it takes files and files nothing while it is missin
 the disk is back it goes on by itself.
 
 The drop folder deleted (a person tidying the share) and made again on the same
-filesystem: the daemon's watch went with the old folder, and the category subfolders
-are missing. The new folder is adopted: marked and locked as the old one was, its
+filesystem (a new inode, or the old number again but without the marker): the daemon's
+watch went with the old folder, and the category subfolders are missing. The new folder is adopted: marked and locked as the old one was, its
 subfolders made, watched anew and scanned.
 """
 
@@ -84,9 +84,10 @@ class DropWatch:
                 "letters into it. Make the folder again or mount its disk: naskahd makes its subfolders and goes "
                 "on by itself"
             ).format(path=drop))
-        if (st.st_dev, st.st_ino) == self.where:
+        marker = installation.read_marker(drop)
+        if (st.st_dev, st.st_ino) == self.where and marker is not None and marker.get("installation") == self.ident:
             self._clear()
-            return False
+            return False  # (a folder made again may get the old inode number: its missing marker tells)
         if st.st_dev != self.where[0]:
             return self._trouble("drop.other_disk", _(
                 "the drop folder {path} is now on another disk than when naskahd started (its disk is not "
@@ -99,6 +100,9 @@ class DropWatch:
                 "the drop folder {path} was made again and holds another installation's marker: nothing new is "
                 "taken from it; check [paths] in {config}"
             ).format(path=drop, config=self.config.source))
+        if self._fd is not None:  # our own lock on an earlier marker would refuse this one
+            os.close(self._fd)
+            self._fd = None
         fd = os.open(drop / installation.MARKER, os.O_RDONLY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -107,12 +111,14 @@ class DropWatch:
             return self._trouble("drop.not_ours", _(
                 "the drop folder {path} was made again and another naskahd holds it: nothing new is taken from it"
             ).format(path=drop))
-        if self._fd is not None:
-            os.close(self._fd)
         self._fd, self.where = fd, (st.st_dev, st.st_ino)
         self.log.warning("drop.recreated", folder=str(drop))
         self.problem = None
         return True
+
+    def retry(self) -> None:
+        """Watching the adopted folder failed: adopt it again at the next check."""
+        self.where = (self.where[0], -1)
 
     def _trouble(self, event: str, text: str) -> bool:
         if self.problem != text:

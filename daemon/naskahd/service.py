@@ -215,10 +215,15 @@ class Daemon:
 
     def _watch_again(self) -> None:
         """The drop folder was made again (rootwatch.DropWatch): its subfolders, a watch on it."""
-        make_tree(self.config)
-        self.watcher.stop()
-        self.watcher = watch.Watcher(self.config, self.events)
-        self.watcher.start()
+        try:
+            make_tree(self.config)
+            self.watcher.stop()
+            self.watcher = watch.Watcher(self.config, self.events)
+            self.watcher.start()
+        except OSError as exc:  # gone again meanwhile, or no inotify watch left: tried again
+            self.log.error("drop.watch_failed", folder=str(self.config.drop), error=exc.strerror)
+            self.drop_watch.retry()
+            return
         self.events.put(watch.Scan(str(self.config.drop), "drop folder made again"))
 
     def _archive_gone(self, fresh: bool = True) -> bool:

@@ -125,7 +125,7 @@ def test_a_content_archived_twice_or_an_unowned_file_is_found(filed, tmp_path: P
 
 def test_registered_but_still_waiting_in_the_drop_folder_is_duplicated(filed, tmp_path: Path) -> None:
     cfg, kw = copy_of(filed, tmp_path)
-    rel, data = next((k, v) for k, v in kw["dropped"].items() if k.startswith(("masuk/", "keluar/")))
+    rel, (data,) = next((k, v) for k, v in kw["dropped"].items() if k.startswith(("masuk/", "keluar/")))
     (cfg.parent / "drop" / rel).parent.mkdir(parents=True, exist_ok=True)
     (cfg.parent / "drop" / rel).write_bytes(data)
     assert kinds(invariants.check(cfg, **kw)) == {"duplicated"}

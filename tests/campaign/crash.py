@@ -172,11 +172,12 @@ def left_behind(cfg: Any) -> str:
 
 class Campaign:
     def __init__(self, root: Path, *, seed: int, rounds: int, files_per_round: int = 6, settle: float = 0.3,
-                 big_mb: float = 3.0, status_every: int = 1, log: Callable[[str], None] = print) -> None:
+                 big_mb: float = 3.0, status_every: int = 1, reuse_share: float = 0.3, log: Callable[[str], None] = print) -> None:
         from naskahd.config import load
 
         self.root, self.seed, self.rounds = root, seed, rounds
         self.files_per_round = files_per_round
+        self.reuse_share = reuse_share  # rounds that drop a new file under an earlier one's name
         self.status_every = status_every  # `naskahd status` after every n-th restart (it costs ~1 s of CPU)
         self.rng = random.Random(seed)
         self.big_mb = big_mb
@@ -215,6 +216,26 @@ class Campaign:
                                   duplicate_share=0.1, review_share=0.05, exempt_share=0.3)
         kinds = {i.kind for i in items}
         rng = random.Random(seed)
+        # A scanner that names its files SCAN0001.pdf again: a new letter under the name of
+        # one taken earlier (maybe still in the holding folder, if the kill fell there).
+        taken = [i for i in self.items if i.kind in ("inbound", "outbound", "exempt") and i.done.is_set()
+                 and not (self.cfg.drop / i.relpath).exists() and i.relpath not in {x.relpath for x in items}]
+        held = [i for i in taken if (self.cfg.hold_dir / i.relpath).exists()]  # the kill left it in hold
+        if held:  # the name taken again while the daemon is down: dropped before the start
+            old = rng.choice(held)
+            data = workload.scan_pdf(rng, 20_000, b"")
+            marks: tuple[bytes, ...] = ()
+            if old.kind == "exempt":
+                marks = (workload.marker(rng),)
+                data = workload.scan_pdf(rng, 20_000, marks[0])
+            reuse = workload.Item(old.relpath, data, old.kind, "plain", marks)
+            self._drop([reuse], r)
+            self.log(f"round {r:3d}: a new file under the held name of an earlier one")
+        elif taken and rng.random() < self.reuse_share:
+            old = rng.choice(taken)
+            secret, name = workload.marker(rng), b""
+            data = workload.scan_pdf(rng, 30_000, secret if old.kind == "exempt" else b"")
+            items.append(workload.Item(old.relpath, data, old.kind, "plain", (secret,) if old.kind == "exempt" else ()))
         if need == "document.duplicate" and "duplicate" not in kinds:
             first = next((i for i in items + self.items if i.kind in ("inbound", "outbound")), None)
             if first is not None:
@@ -228,6 +249,9 @@ class Campaign:
         return items
 
     def _drop(self, items: list[workload.Item], r: int) -> None:
+        earlier = {i.relpath for i in self.items}
+        # a name used again only while it is free (a start-up may have put its first file back)
+        items[:] = [i for i in items if not (i.relpath in earlier and (self.cfg.drop / i.relpath).exists())]
         self.items += items  # what the checks expect from now on
         self.droppers.append(workload.drop(items, self.cfg.drop, staging=self.root / "tree" / "staging",
                                            seed=self.seed * 1000 + r))
@@ -253,7 +277,7 @@ class Campaign:
     def _kill_round(self, r: int, kind: str, detail: str | None = None) -> Kill:
         d, rng = self.daemon, self.rng
         t0 = time.monotonic()
-        items = self._slice(r, need=detail if kind == "event" else None) if kind != "drive" else []
+        items = self._slice(r, need=detail if kind == "event" else None)
         tracer: subprocess.Popen[bytes] | None = None
         hit, aim, call = False, kind, None
         if kind == "boot":
@@ -276,11 +300,18 @@ class Campaign:
                     top = max(1, round(per_file * len(items)))
                 inject = Inject(syscall, rng.randint(1, top))
                 aim = f"{kind}:{inject.describe()}"
-                tracer = self._attach(inject)
-                if kind == "drive":
+                if kind == "drive":  # the slice filed first: the sync then has something to copy
+                    self._drop(items, r)
+                    d.wait_for(lambda: all(it.done.is_set() and not (self.cfg.drop / it.relpath).exists() for it in items), 30)
+                    self._drive_idle()
+                    tracer = self._attach(inject)
+                    reports = len(d.find("drive.report"))
                     self._remount()
-                self._drop(items, r)
-                hit = self._wait_kill(items)
+                    hit = self._wait_kill([], done=lambda: len(d.find("drive.report")) > reports, limit=30)
+                else:
+                    tracer = self._attach(inject)
+                    self._drop(items, r)
+                    hit = self._wait_kill(items)
                 if hit:
                     tracer.wait(10)
                     call = d.killed_at()
@@ -329,15 +360,16 @@ class Campaign:
                 return False
         return False
 
-    def _wait_kill(self, items: list[workload.Item], limit: float = 12.0) -> bool:
-        """True when the injected kill came; False once the slice is filed (and half a second
-        more has passed) or ``limit`` is over: the round ends with a plain SIGKILL."""
+    def _wait_kill(self, items: list[workload.Item], limit: float = 12.0, done: Callable[[], bool] | None = None) -> bool:
+        """True when the injected kill came; False once the slice is filed (or ``done``),
+        and half a second more has passed, or ``limit`` is over: the round ends with a plain
+        SIGKILL."""
         d = self.daemon
         deadline, quiet_since = time.monotonic() + limit, None
         while time.monotonic() < deadline:
             if d.wait_exit(0.05):
                 return True
-            if all(it.done.is_set() and not (self.cfg.drop / it.relpath).exists() for it in items):
+            if done() if done is not None else all(it.done.is_set() and not (self.cfg.drop / it.relpath).exists() for it in items):
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 0.5:
                     return False
@@ -455,15 +487,15 @@ class Campaign:
 
 
 def run(root: Path, *, seed: int, rounds: int, files_per_round: int = 6, drives: Any = None,
-        big_mb: float = 3.0, status_every: int = 1, keep: bool = False, log: Callable[[str], None] = print) -> Result:
+        big_mb: float = 3.0, status_every: int = 1, reuse_share: float = 0.3, keep: bool = False, log: Callable[[str], None] = print) -> Result:
     """One campaign (see the module's docstring); ``drives``: a ``drives_fixtures.Drives`` to
     make the registered ext4 drive on a loop device (None: no drive rounds)."""
     c = Campaign(root, seed=seed, rounds=rounds, files_per_round=files_per_round, big_mb=big_mb,
-                 status_every=status_every, log=log)
+                 status_every=status_every, reuse_share=reuse_share, log=log)
     if drives is not None:
         c.attach_drive(drives)
     c.log(f"crash campaign: seed {seed}, {rounds} rounds of {files_per_round} files, tree {root} "
-          f"(replay: NASKAHD_CRASH_SEED={seed})")
+          f"(replay: NASKAHD_CRASH_SEED={seed} for the test, --seed {seed} for bench/campaign_crash.py)")
     try:
         return c.run()
     finally:

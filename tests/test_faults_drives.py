@@ -12,7 +12,7 @@ import pytest
 from conftest import Daemon, wait_until, write_config
 from drives_fixtures import Drives, drives, run, udevd  # noqa: F401  (fixtures)
 from faults import Stopwatch, figure, fill, no_traceback, nothing_lost, status
-from test_drives_daemon import drive_status, register
+from test_drives_daemon import cli, drive_status, register
 
 pytestmark = pytest.mark.system
 
@@ -53,14 +53,19 @@ def test_a_read_only_drive_remounted_writable_is_synced_without_a_replug(tmp_pat
 def test_a_full_drive_given_space_is_synced_at_its_next_plug_in(tmp_path: Path, drives: Drives) -> None:
     d, dropped = start(tmp_path, 20, 200_000)
     try:
-        image = register(d, drives, tmp_path, "safe1", size_mb=16)
+        # Filled before it is registered (so no sync races the filling), but for room for
+        # naskahd's token and a few letters.
+        image = drives.make("ext4", size_mb=16)
         image.attach()
         mp = image.mount(tmp_path / "media" / "safe1")
         filler = fill(mp, "someone else's file")
+        os.truncate(filler, filler.stat().st_size - (1 << 20))
+        out = cli(d.config, "drive", "register", str(mp), "--name", "safe1")
+        assert out.returncode == 0, out.stderr
         image.unplug()
         image.attach()
         mp = image.mount(tmp_path / "media" / "safe1")
-        assert d.wait_event("drive.sync_stopped", timeout=60, drive="safe1")["state"] == "full"
+        d.wait_event("drive.sync_stopped", timeout=60, drive="safe1", state="full")
         st = wait_until(lambda: (s := drive_status(d, "safe1"))["problem"] and s, 10, "problem")
         assert "is full" in st["problem"] and st["pending_files"] > 0
         assert not [p for p in mp.rglob(".naskahd-tmp-*")], "a partial copy left on the full drive"

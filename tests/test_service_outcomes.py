@@ -91,3 +91,37 @@ def test_a_completeness_reason_is_stored_once_and_shown_in_each_readers_language
     assert inner_en == "object 4096 lies past the end of the file (not written yet)"
     assert "4096" in inner_id and inner_id != inner_en  # the completeness reason itself, in Indonesian
     assert inner_en in english and inner_id in indonesian
+
+
+def test_a_drop_folder_made_again_that_cannot_be_watched_is_adopted_again_later(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22: watching the drop folder made again fails (it went again, or no inotify
+    watch is left): the daemon's loop goes on, and the next check adopts the folder again."""
+    import shutil
+
+    from naskahd import watch
+    from naskahd.log import get_logger
+    from naskahd.rootwatch import DropWatch
+
+    cfg = config.load(str(write_config(tmp_path / "t")))
+    d = Daemon(cfg)
+    d.drop_watch = DropWatch(cfg, get_logger("test"), "id-of-the-test")
+    d.watcher = SimpleNamespace(stop=lambda: None)  # type: ignore[assignment]
+    shutil.rmtree(cfg.drop)
+    cfg.drop.mkdir()
+
+    class NoWatch:
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def start(self) -> None:
+            raise OSError(28, "inotify watch limit reached")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(watch, "Watcher", NoWatch)
+    assert d.drop_watch.check()
+    d._watch_again()  # must not raise
+    d.drop_watch._checked = 0.0
+    assert d.drop_watch.check(), "adopted again at the next check"
+    d.drop_watch.close()

@@ -76,6 +76,11 @@ class Heartbeat:
                 "naskahd keeps running, but the disk of its state folder {folder} is full: scans that "
                 "cannot be registered wait in the drop folder; free space on that disk"
             ).format(folder=self.config.state))
+        gone = self.archive_watch.problem() if hasattr(self, "archive_watch") else None  # rootwatch.py
+        if gone is not None:
+            problems.append(gone)
+        if hasattr(self, "drop_watch") and self.drop_watch.problem is not None:
+            problems.append(self.drop_watch.problem)
         if self.half_done is not None:
             problems.append(_(
                 "filing of {n} scan(s) stopped half-way ({error}): naskahd finishes them as soon as the "

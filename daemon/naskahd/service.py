@@ -35,6 +35,7 @@ from naskahd.notify import Notifier
 from naskahd.outcomes import Outcomes, db_reason
 from naskahd.progress import Progress
 from naskahd.register import Document, DocumentState, space_problem
+from naskahd.rootwatch import ArchiveWatch, DropWatch
 from naskahd.settle import Settler, Signature
 from naskahd.state import InstanceLock, write_heartbeat
 from naskahd.statusd import StatusServer
@@ -115,6 +116,8 @@ class Daemon(Intake, Outcomes, Heartbeat):
         roots = None
         try:
             roots = installation.lock_roots(self.config)
+            self.archive_watch = ArchiveWatch(self.config, self.log)
+            self.drop_watch = DropWatch(self.config, self.log, self.archive_watch.ident)
             self._install_signals()
             try:  # from here a crash (even in start-up reconciliation) reads as one in `status`
                 write_heartbeat(self.config.state, {"running": True, "pid": os.getpid(), "starting": True,
@@ -149,8 +152,9 @@ class Daemon(Intake, Outcomes, Heartbeat):
                 self.drives.stop()
                 self.notifier.stopping()
                 statusd.stop()
-                watcher.stop()
+                self.watcher.stop()
                 self.filer.close()
+                self.drop_watch.close()
                 try:
                     write_heartbeat(self.config.state, {"running": False, "pid": os.getpid(), "stopped_at": iso_now()})
                 except OSError as exc:  # a full state disk must not turn a clean stop into a crash
@@ -173,6 +177,8 @@ class Daemon(Intake, Outcomes, Heartbeat):
                     return
                 self._reload()
                 next_rescan = time.monotonic() + self.config.rescan_seconds
+            if self.drop_watch.check():
+                self._watch_again()
             now = time.monotonic()
             if now >= next_rescan:
                 self.events.put(watch.Scan(str(self.config.drop), "periodic"))
@@ -201,12 +207,28 @@ class Daemon(Intake, Outcomes, Heartbeat):
         self.notifier.ready(self.summary.line(self))
         self.events.put(watch.Scan(str(self.config.drop), "SIGHUP"))
 
+    def _watch_again(self) -> None:
+        """The drop folder was made again (rootwatch.DropWatch): its subfolders, a watch on it."""
+        try:
+            make_tree(self.config)
+            self.watcher.stop()
+            self.watcher = watch.Watcher(self.config, self.events)
+            self.watcher.start()
+        except OSError as exc:  # gone again meanwhile, or no inotify watch left: tried again
+            self.log.error("drop.watch_failed", folder=str(self.config.drop), error=exc.strerror)
+            self.drop_watch.retry()
+            return
+        self.events.put(watch.Scan(str(self.config.drop), "drop folder made again"))
+
+    def _archive_gone(self, fresh: bool = True) -> bool:
+        return hasattr(self, "archive_watch") and self.archive_watch.problem(fresh=fresh) is not None
+
     def _stop_pending(self) -> bool:
         return any(s in (signal.SIGTERM, signal.SIGINT) for s in self.signals)
 
     def _wait(self) -> None:
         due = min((t for t in (self.settler.next_due(), self.settler.next_early()) if t is not None), default=None)
-        timeout = 0.5 if due is None else max(0.0, min(0.5, due - time.monotonic()))
+        timeout = 0.5 if due is None or self._archive_gone(fresh=False) else max(0.0, min(0.5, due - time.monotonic()))
         if timeout > 0:
             try:
                 self.events.put(self.events.get(timeout=timeout))  # woken by an event; handled next round
@@ -257,6 +279,8 @@ class Daemon(Intake, Outcomes, Heartbeat):
         only if the file is still the very same then. Nothing here is shown to a person:
         whatever is wrong with a file is found when it is due.
         """
+        if self._archive_gone():
+            return
         for cand in self.settler.early(time.monotonic()):
             rel = cand.relpath
             try:
@@ -278,7 +302,8 @@ class Daemon(Intake, Outcomes, Heartbeat):
             while True:
                 now = time.monotonic()
                 # Asked to stop: take nothing new; the batch in flight is finished below.
-                due = [] if self._stop_pending() else self.settler.due(now, limit=BATCH)
+                # The archive's disk gone: take nothing until it is back (rootwatch.py).
+                due = [] if self._stop_pending() or self._archive_gone() else self.settler.due(now, limit=BATCH)
                 busy = {item.relpath for item in pending.items} if pending else set()
                 ready: list[Ready] = []
                 for cand in due:
@@ -324,7 +349,7 @@ class Daemon(Intake, Outcomes, Heartbeat):
         reconciliation does. Called between batches: no batch is in flight, so every
         STAGED row is such a leftover. At most every HALF_DONE_RETRY_SECONDS, and only
         while the register's disk has room."""
-        if self.half_done is None or time.monotonic() < self._half_done_retry:
+        if self.half_done is None or time.monotonic() < self._half_done_retry or self._archive_gone():
             return
         self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
         if space_problem(self.config.database_url) is not None:

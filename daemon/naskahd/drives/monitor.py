@@ -40,7 +40,7 @@ class DriveWatcher:
         self._lock = threading.Lock()
         self._states: dict[str, dict[str, Any]] = {}
         self._awaiting: dict[str, float] = {}  # device node -> deadline (monotonic)
-        self._seen_mounts: set[int] = set()
+        self._seen_mounts: set[tuple[int, bool]] = set()  # (mount id, writable)
         self._thread = threading.Thread(target=self._run, name="naskahd-drives", daemon=True)
 
     # -- for the main loop ---------------------------------------------------------------------
@@ -130,11 +130,12 @@ class DriveWatcher:
 
     def _check_mounts(self) -> None:
         """Sync each registered drive that got mounted: awaited devices, and any new mount
-        of a registered drive's filesystem (mounted by hand, after the wait)."""
+        of a registered drive's filesystem (mounted by hand, after the wait); a drive mounted
+        read-only and then remounted writable counts as new (the sync it refused can run now)."""
         now = time.monotonic()
         table = list(mounts.mounted_block_devices())
-        current = {m.mount_id for m, _n in table}
-        new = [(m, n) for m, n in table if m.mount_id not in self._seen_mounts]
+        current = {_seen(m) for m, _n in table}
+        new = [(m, n) for m, n in table if _seen(m) not in self._seen_mounts]
         self._seen_mounts = current
         registered = self._registered() if new else {}
         todo: list[str] = []
@@ -168,3 +169,7 @@ class DriveWatcher:
         else:
             self._set(name, "error", report.message)
         self.log.info("drive.report", drive=name, state=report.state, message=report.message)
+
+
+def _seen(m: mounts.Mount) -> tuple[int, bool]:
+    return m.mount_id, "ro" not in m.options.split(",")

@@ -32,7 +32,7 @@ from naskahd.filing.release import Release, Released
 from naskahd.filing.store import Store, utcnow
 from naskahd.i18n import _
 from naskahd.log import get_logger
-from naskahd.register import Document, DocumentState, Duplicate, ReviewItem
+from naskahd.register import Document, DocumentState, Duplicate, ReviewItem, error_words
 from naskahd.settle import Signature
 
 # Step 1 (copy or encrypt, hash, fsync) runs on this many threads: it is mostly kernel
@@ -179,7 +179,7 @@ class Filer:
         except Exception as exc:
             for s in stored:
                 s.staged.discard()
-            error = self.config.withheld(str(exc))
+            error = self.config.withheld(error_words(exc))
             self.log.error("register.commit_failed", error=error, files=len(stored))
             return results + [Result(s.item, Outcome.FAILED, _("register: {error}").format(error=error)) for s in stored]
         self._publish(stored)

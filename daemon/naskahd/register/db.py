@@ -5,6 +5,7 @@ Migrations are Alembic's, applied automatically when the daemon starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -105,12 +106,61 @@ def space_problem(url: str) -> str | None:
     ).format(folder=path.parent, free=free // 1024, need=MIN_FREE_BYTES // 1024)
 
 
+def error_words(exc: BaseException) -> str:
+    """A register error in its own words, for a person: without the SQL statement, its
+    parameters and SQLAlchemy's link; a lock another program holds says so and what to do."""
+    words = str(getattr(exc, "orig", None) or exc)
+    if "database is locked" in words or "database table is locked" in words:
+        return _(
+            "the register is locked by another program (database is locked): naskahd tries again by itself; "
+            "if this lasts, close the program that has the register open (an sqlite3 shell, a copy or backup tool)"
+        )
+    return words
+
+
+def damage_problem(url: str) -> str | None:
+    """Why the register file is damaged (SQLite's ``PRAGMA quick_check``), or None: what is
+    wrong, that nothing starts on it, and the restore from the newest backup drive's
+    snapshot (drives/restore.py) that rebuilds it."""
+    path = _sqlite_path(url)
+    if path is None or not path.exists():
+        return None
+    import sqlite3
+
+    newest = None
+    try:
+        con = sqlite3.connect(path, timeout=30)
+        try:
+            found = [str(row[0]) for row in con.execute("PRAGMA quick_check(3)")]
+            with contextlib.suppress(sqlite3.Error):  # the drives table may be what is damaged
+                newest = con.execute("SELECT name FROM drives WHERE last_verified_at IS NOT NULL "
+                                     "ORDER BY last_verified_at DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None  # in use, not damaged: whoever opens it next waits or says so
+        found = [str(exc)]
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        found = [str(exc)]
+    if found == ["ok"]:
+        return None
+    drive = _("the backup drive {name}").format(name=newest[0]) if newest else _("your newest backup drive")
+    return _(
+        "the register {path} is damaged (SQLite: {words}); naskahd does not work on a damaged register. "
+        "Stop here, keep the damaged file (copy it aside), and restore from the register snapshot on {drive}: "
+        "mount it and run 'naskahd restore --from MOUNTPOINT --root NEW-FOLDER' (every hash is checked), then "
+        "start naskahd on the restored installation"
+    ).format(path=path, words="; ".join(found)[:300], drive=drive)
+
+
 def open_register(url: str, *, create: bool = True) -> sessionmaker[Session]:
     """Open (and with ``create``, create or migrate) the register; return a session factory.
 
-    Refused (RegisterError) while the register's disk is full (``space_problem``).
+    Refused (RegisterError) while the register's disk is full (``space_problem``) or the file is
+    damaged (``damage_problem``).
     """
-    problem = space_problem(url)
+    problem = space_problem(url) or damage_problem(url)
     if problem is not None:
         raise RegisterError(problem)
     if url.startswith("sqlite:///"):

@@ -8,6 +8,7 @@ unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -25,6 +26,8 @@ SYSTEM_CONFIG = Path("/etc/naskahd/naskahd.toml")
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
 DEFAULT_ROOT = Path("naskahd-data")
 WATCH_MODES = ("auto", "inotify", "polling")
+SIFAT = ("biasa", "segera", "sangat segera")  # a letter's urgency ([letters] sifat), as agenda books write it
+SIFAT_MAX = 32
 
 # Folders inside the drop folder that naskahd itself fills; never classified.
 REVIEW_FOLDER = "tinjau"  # files a person must look at (no rule matched, incomplete, ...)
@@ -67,6 +70,7 @@ class Config:
     embedded: bool = False
     backup_max_age_days: float = 7.0  # status: a problem when the newest verified backup is older
     eject_after_sync: bool = False  # udisksctl unmount + power-off after a verified sync
+    sifat: tuple[str, ...] = SIFAT  # issue 21: the choices of a letter's sifat, in order
     # The recipients as the age module parsed them, or the reason none are usable.
     recipient_problem: str | None = field(default=None, compare=False)
 
@@ -78,15 +82,15 @@ class Config:
     def database_url(self) -> str:
         return f"sqlite:///{self.register_path}"
 
-    @property
+    @functools.cached_property  # asked per file: one Path, not one per call
     def review_dir(self) -> Path:
         return self.drop / REVIEW_FOLDER
 
-    @property
+    @functools.cached_property  # asked per file: one Path, not one per call
     def duplicates_dir(self) -> Path:
         return self.drop / DUPLICATES_FOLDER
 
-    @property
+    @functools.cached_property  # asked per file: one Path, not one per call
     def hold_dir(self) -> Path:
         return self.drop / HOLD_FOLDER
 
@@ -267,6 +271,11 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
     eject = drives.take("eject_after_sync", bool, False)
     drives.finish()
 
+    letters = _Reader(source, "letters", top.take("letters", dict, {}))
+    sifat = letters.take_str_list("sifat", SIFAT)
+    letters.finish()
+    _check_sifat(letters, sifat)
+
     raw_rules = top.take("rules", list, None)
     rules = _parse_rules(top, raw_rules) if raw_rules is not None else _default_rules()
     top.finish()
@@ -276,11 +285,25 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
         office_name=office_name, office_place=office_place, timezone=tz, watch_mode=mode, settle_seconds=settle,
         incomplete_after_seconds=incomplete_after, rescan_seconds=rescan, content_check=content_check, ignore=ignore,
         rules=rules, recipients=recipients, embedded=embedded, backup_max_age_days=max_age, eject_after_sync=eject,
+        sifat=tuple(" ".join(v.split()) for v in sifat),
         recipient_problem=None if recipients else _(
             "no encryption recipient is configured ([encryption] recipients): exempt scans wait "
             "in the drop folder; add the officer's age1... public key and reload"
         ),
     )
+
+
+def _check_sifat(r: _Reader, sifat: tuple[str, ...]) -> None:
+    if not sifat:
+        r.fail("letters.sifat", list(sifat), _("must list at least one choice, such as [\"biasa\", \"segera\", \"sangat segera\"]"))
+    seen: set[str] = set()
+    for value in sifat:
+        text = " ".join(value.split())
+        if not text or len(text) > SIFAT_MAX or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            r.fail("letters.sifat", list(sifat), _("each choice must be plain text of 1 to {n} characters").format(n=SIFAT_MAX))
+        if text.casefold() in seen:
+            r.fail("letters.sifat", list(sifat), _("{value!r} is listed twice").format(value=text))
+        seen.add(text.casefold())
 
 
 def _check_recipient(r: _Reader, key: str, text: str) -> None:

@@ -40,7 +40,7 @@ def make_engine(url: str) -> Engine:
 # The newest migration's revision id. A test pins it to Alembic's head, so a new migration
 # must bump it; when the register is already there, Alembic (several MB resident) is not
 # even imported.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -74,6 +74,13 @@ MIN_FREE_BYTES = 1 << 20
 
 def _sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def lock_path(url: str, name: str) -> Path | None:
+    """A lock file beside an SQLite register (``register.sqlite3.<name>.lock``), for what the
+    commands that write it must know of each other; None for a server database."""
+    path = _sqlite_path(url)
+    return None if path is None else path.with_name(f"{path.name}.{name}.lock")
 
 
 def space_problem(url: str) -> str | None:

@@ -52,7 +52,7 @@ import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 KINDS = ("lost", "duplicated", "corrupt", "leak", "gap", "backup", "leftover")

@@ -136,13 +136,18 @@ def scan(config: Config, root: str | None = None) -> Iterator[tuple[str, os.stat
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, events: queue.SimpleQueue[Event]) -> None:
+    def __init__(self, events: queue.SimpleQueue[Event], drop: str = "") -> None:
         self.events = events
+        # naskahd's own folders (relative() refuses them): their events are not queued at
+        # all. Each file filed is claimed by a rename into the holding folder, two events.
+        self.internal = tuple(f"{drop}/{name}/" for name in sorted(INTERNAL_NAMES)) if drop else ()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write", "deleted"):
             return
         path = os.fsdecode(event.dest_path if isinstance(event, FileSystemMovedEvent) else event.src_path)
+        if self.internal and path.startswith(self.internal):
+            return
         if isinstance(event, (DirCreatedEvent, DirMovedEvent)):
             # inotify reports only the folder itself; whatever it holds must be scanned.
             self.events.put(Scan(path, "folder appeared"))
@@ -204,7 +209,8 @@ class Watcher:
         # not needed: the settle stage re-stats every candidate before it is taken. Nor
         # are open/close-nowrite/delete (the daemon's own reads and removals).
         wanted = [FileCreatedEvent, FileMovedEvent, FileClosedEvent, DirCreatedEvent, DirMovedEvent]
-        self.observer.schedule(_Handler(self.events), str(self.config.drop), recursive=True, event_filter=wanted)
+        self.observer.schedule(_Handler(self.events, str(self.config.drop)), str(self.config.drop), recursive=True,
+                              event_filter=wanted)
         self.observer.start()
 
     def stop(self) -> None:

@@ -34,9 +34,12 @@ def _open(sessions: sessionmaker[Session]) -> int | None:
     if path is None:
         return None
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
     except OSError:  # a reader without write access to the state folder: it makes no report
         return None
+    with contextlib.suppress(OSError):  # the group's officers take it too, whatever the umask
+        os.fchmod(fd, 0o660)
+    return fd
 
 
 @contextlib.contextmanager

@@ -9,9 +9,11 @@ from naskahd.register.models import (
     AgendaCounter, Base, Copy, Document, DocumentState, Drive, Duplicate, Installation, ReviewItem,
 )
 from naskahd.register.numbering import allocate_number, format_agenda
+from naskahd.register.accounts import WebSession, WebUser
 from naskahd.register.records import AuditEvent, AuditHead, Report
 
 __all__ = [
     "AgendaCounter", "AuditEvent", "AuditHead", "Base", "Copy", "Document", "DocumentState", "Drive", "Duplicate",
     "Installation", "Report", "ReviewItem", "allocate_number", "format_agenda", "open_register", "space_problem",
+    "WebSession", "WebUser",
 ]

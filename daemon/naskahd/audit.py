@@ -55,6 +55,7 @@ EVENTS = (
     "report.generated", "report.reviewed", "report.validated",
     "user.added", "user.password_changed", "user.removed",
     "web.login", "web.login_failed", "web.logout",
+    "letter.annotated", "review.moved", "duplicate.seen",
 )
 
 
@@ -73,6 +74,12 @@ def canonical_details(details: dict[str, Any]) -> str:
         if value is not None and not isinstance(value, str | int | float | bool):
             raise TypeError(f"audit detail {key!r} must be a scalar, not {type(value).__name__}")
     return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def subject_of(details: dict[str, Any]) -> str | None:
+    """The agenda number an event is about, for ``AuditEvent.agenda`` (an index, not hashed)."""
+    value = details.get("agenda") or details.get("duplicate_of")
+    return value if isinstance(value, str) else None
 
 
 def row_hash(seq: int, at: dt.datetime, event: str, actor: str, details: str, prev_sha256: str) -> str:
@@ -110,9 +117,10 @@ def record_many(session: Session, items: Sequence[tuple[str, dict[str, Any]]], *
     else:
         last_seq, prev = moved
     rows = []
-    for seq, (event, _details), text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, texts, strict=True):
+    for seq, (event, details), text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, texts, strict=True):
         digest = row_hash(seq, when, event, actor, text, prev)
-        rows.append(AuditEvent(seq=seq, at=when, event=event, actor=actor, details=text, prev_sha256=prev, sha256=digest))
+        rows.append(AuditEvent(seq=seq, at=when, event=event, actor=actor, details=text, prev_sha256=prev, sha256=digest,
+                               agenda=subject_of(details)))
         prev = digest
     session.add_all(rows)
     session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sha256=prev))

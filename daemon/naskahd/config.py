@@ -25,6 +25,8 @@ SYSTEM_CONFIG = Path("/etc/naskahd/naskahd.toml")
 DEFAULT_TOML = Path(__file__).with_name("default.toml")
 DEFAULT_ROOT = Path("naskahd-data")
 WATCH_MODES = ("auto", "inotify", "polling")
+SIFAT = ("biasa", "segera", "sangat segera")  # a letter's urgency ([letters] sifat), as agenda books write it
+SIFAT_MAX = 32
 
 # Folders inside the drop folder that naskahd itself fills; never classified.
 REVIEW_FOLDER = "tinjau"  # files a person must look at (no rule matched, incomplete, ...)
@@ -72,6 +74,7 @@ class Config:
     web_certificate: Path | None = None  # the office's own certificate (PEM); else the state folder's
     web_key: Path | None = None
     web_idle_minutes: float = 30.0
+    sifat: tuple[str, ...] = SIFAT  # issue 21: the choices of a letter's sifat, in order
     # The recipients as the age module parsed them, or the reason none are usable.
     recipient_problem: str | None = field(default=None, compare=False)
 
@@ -283,6 +286,11 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
     web_idle = _positive(web, "idle_minutes", 30.0)
     web.finish()
 
+    letters = _Reader(source, "letters", top.take("letters", dict, {}))
+    sifat = letters.take_str_list("sifat", SIFAT)
+    letters.finish()
+    _check_sifat(letters, sifat)
+
     raw_rules = top.take("rules", list, None)
     rules = _parse_rules(top, raw_rules) if raw_rules is not None else _default_rules()
     top.finish()
@@ -294,6 +302,7 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
         rules=rules, recipients=recipients, embedded=embedded, backup_max_age_days=max_age, eject_after_sync=eject,
         web_listen=web_listen, web_certificate=base / web_cert if web_cert else None,
         web_key=base / web_key if web_key else None, web_idle_minutes=web_idle,
+        sifat=tuple(" ".join(v.split()) for v in sifat),
         recipient_problem=None if recipients else _(
             "no encryption recipient is configured ([encryption] recipients): exempt scans wait "
             "in the drop folder; add the officer's age1... public key and reload"
@@ -326,6 +335,17 @@ def _listen_problem(text: str) -> str | None:
     except ValueError:
         return _("must be HOST:PORT, such as \"127.0.0.1:8080\" or \"192.168.1.10:8443\"")
     return None
+def _check_sifat(r: _Reader, sifat: tuple[str, ...]) -> None:
+    if not sifat:
+        r.fail("letters.sifat", list(sifat), _("must list at least one choice, such as [\"biasa\", \"segera\", \"sangat segera\"]"))
+    seen: set[str] = set()
+    for value in sifat:
+        text = " ".join(value.split())
+        if not text or len(text) > SIFAT_MAX or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            r.fail("letters.sifat", list(sifat), _("each choice must be plain text of 1 to {n} characters").format(n=SIFAT_MAX))
+        if text.casefold() in seen:
+            r.fail("letters.sifat", list(sifat), _("{value!r} is listed twice").format(value=text))
+        seen.add(text.casefold())
 
 
 def _check_recipient(r: _Reader, key: str, text: str) -> None:

@@ -70,3 +70,26 @@ class AgeError(NaskahdError):
 
 class AlreadyRunning(NaskahdError):
     message = N_("another naskahd is already running for {state} (pid {pid}); stop it first")
+
+
+class LetterError(NaskahdError):
+    """A letter's details (or a review item) refused: names the field, what was wrong and
+    what to do. ``field`` is the detail concerned (``perihal``), for a form to mark."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, detail: str = "", *, field: str | None = None, **kwargs: object) -> None:
+        self.field = field
+        super().__init__(detail, **kwargs)
+
+
+class ExemptDetailRefused(LetterError):
+    """A detail an exempt letter may not keep in clear (its subject, its sender...)."""
+
+    message = N_("{agenda} is an exempt letter: only its agenda number, dates and sifat are kept in the register "
+                 "in clear, so {fields} cannot be recorded for it; nothing was changed")
+
+
+class UnknownDocument(LetterError):
+    message = N_("no document with agenda number {agenda} is in the register; check the number "
+                 "(for example 0001/M/2026, as 'naskahd list' shows it)")

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
-    DateTime, Enum, ForeignKey, Integer, LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint,
+    DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -68,7 +68,11 @@ class AgendaCounter(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("category", "year", "number"),)
+    __table_args__ = (
+        UniqueConstraint("category", "year", "number"),
+        # issue 21: the register's search, newest first within a category (letters/search.py)
+        Index("ix_documents_category_received_at", "category", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     agenda: Mapped[str] = mapped_column(String(32), unique=True)
@@ -110,6 +114,10 @@ class Duplicate(Base):
     source_relpath: Mapped[bytes] = mapped_column(LargeBinary)
     moved_to: Mapped[str] = mapped_column(Text)  # name inside the duplicates folder ('' if exempt)
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # Marked as seen by a person (issue 21, letters/triage.py): no longer needs anyone.
+    # The file itself is left where it is.
+    seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    seen_by: Mapped[str | None] = mapped_column(Text)
 
     document: Mapped[Document] = relationship(back_populates="duplicates")
 

@@ -30,6 +30,10 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON object of scalars
     prev_sha256: Mapped[str] = mapped_column(String(64))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # The agenda number the event is about (its details' "agenda" or "duplicate_of"), so a
+    # document's events are found by an index (letters/view.py). Outside the hash: only a
+    # way to find rows, whose hashed details say the same.
+    agenda: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class AuditHead(Base):

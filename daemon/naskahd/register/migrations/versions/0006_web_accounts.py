@@ -1,7 +1,7 @@
 """web page accounts and sessions
 
 Revision ID: 0006
-Revises: 0004 (re-chained onto 0005, letter details, when that lands)
+Revises: 0005
 Create Date: 2026-12-01 20:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,199 @@
+"""The register's search: documents newest first, filtered, one page at a time.
+
+Every item is a plain dict safe to send to a browser. An exempt letter appears with its
+agenda number, dates, sifat and state only: no name, no details, and its name and
+subject are never matched (they are not in the register in clear anyway; the query says
+so too, so that a detail stored by mistake could not be found through it).
+
+Only portable SQL: ``ILIKE`` (SQLAlchemy renders ``lower(x) LIKE lower(y)`` on SQLite),
+ranges on indexed columns, and one COUNT per search.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
+from naskahd.errors import LetterError
+from naskahd.i18n import _
+from naskahd.register import Document, LetterDetails
+
+MAX_PER_PAGE = 200
+MAX_WORDS = 8
+MAX_TEXT = 200
+OFFICE_TZ = ZoneInfo("Asia/Jakarta")  # the configuration's default [office] timezone
+
+# What a list shows of a document (the note is on its own page: letters/view.py).
+_COLUMNS = (Document.id, Document.agenda, Document.category, Document.received_at, Document.original_name,
+            Document.state, LetterDetails.nomor, LetterDetails.tanggal, LetterDetails.asal, LetterDetails.tujuan,
+            LetterDetails.perihal, LetterDetails.sifat)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to look for; empty means "any". Dates are received dates (office time), inclusive."""
+
+    text: str = ""  # words, each found in the agenda number, the name, the letter number or the subject
+    agenda: str = ""  # part of an agenda number ("0012/M", "2026")
+    category: str = ""  # inbound | outbound | exempt (or masuk | keluar | dikecualikan)
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    nomor: str = ""  # part of the letter number
+    perihal: str = ""  # part of the subject
+    sifat: str = ""  # one of [letters] sifat, exactly (case aside)
+    page: int = 1
+    per_page: int = 50
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str | None]) -> Query:
+        """From a form or a query string (every value text); ``LetterError`` on bad input."""
+        def text(name: str) -> str:
+            return " ".join(str(params.get(name) or "").split())[:MAX_TEXT]
+
+        def date(name: str) -> dt.date | None:
+            value = text(name)
+            if not value:
+                return None
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise LetterError(_("{value!r} is not a date; write it as 2026-11-30").format(value=value), field=name) from None
+
+        def number(name: str, default: int) -> int:
+            value = text(name)
+            if not value:
+                return default
+            if not value.isdigit():
+                raise LetterError(_("{name} must be a whole number, not {value!r}").format(name=name, value=value), field=name)
+            return int(value)
+
+        return cls(text=text("text"), agenda=text("agenda"), category=category_of(text("category")),
+                   date_from=date("date_from"), date_to=date("date_to"), nomor=text("nomor"), perihal=text("perihal"),
+                   sifat=text("sifat"), page=number("page", 1), per_page=number("per_page", 50))
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    query: dict[str, Any] = field(default_factory=dict)  # the query as run (dates ISO)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def category_of(value: str) -> str:
+    """``inbound``/``masuk`` → ``inbound`` (and so on); '' stays ''; anything else refused."""
+    value = value.strip().lower()
+    if not value or value in CATEGORIES:
+        return value
+    for category, folder in DROP_FOLDER.items():
+        if value == folder:
+            return category
+    raise LetterError(_("unknown category {value!r}; one of: {choices}").format(
+        value=value, choices=", ".join(CATEGORIES)), field="category")
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
+    return column.ilike(_like(text), escape="\\")
+
+
+NOT_EXEMPT = Document.category != EXEMPT
+
+
+def conditions(query: Query, tz: Any = OFFICE_TZ) -> tuple[list[ColumnElement[bool]], bool]:
+    """The WHERE conditions of ``query``, and whether they need the details table."""
+    where: list[ColumnElement[bool]] = []
+    details = False
+    for word in query.text.split()[:MAX_WORDS]:
+        where.append(or_(_contains(Document.agenda, word),
+                         and_(NOT_EXEMPT, or_(_contains(Document.original_name, word), _contains(LetterDetails.nomor, word),
+                                              _contains(LetterDetails.perihal, word)))))
+        details = True
+    if query.agenda:
+        where.append(_contains(Document.agenda, query.agenda.strip()))
+    if query.category:
+        where.append(Document.category == category_of(query.category))
+    if query.date_from is not None:
+        where.append(Document.received_at >= _start_of(query.date_from, tz))
+    if query.date_to is not None:
+        where.append(Document.received_at < _start_of(query.date_to + dt.timedelta(days=1), tz))
+    if query.nomor:
+        where.append(and_(NOT_EXEMPT, _contains(LetterDetails.nomor, query.nomor.strip())))
+        details = True
+    if query.perihal:
+        where.append(and_(NOT_EXEMPT, _contains(LetterDetails.perihal, query.perihal.strip())))
+        details = True
+    if query.sifat:
+        where.append(func.lower(LetterDetails.sifat) == " ".join(query.sifat.split()).lower())
+        details = True
+    return where, details
+
+
+def _start_of(day: dt.date, tz: Any) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+
+
+def iso(when: dt.datetime | None) -> str | None:
+    return None if when is None else when.astimezone(dt.UTC).isoformat()
+
+
+def item(row: Any, tz: Any = OFFICE_TZ) -> dict[str, Any]:
+    """A document as a list shows it (a row of ``_COLUMNS``); exempt: no name, no details
+    but its letter date and sifat."""
+    exempt = row.category == EXEMPT
+
+    def clear(value: Any) -> Any:
+        return None if exempt else value
+
+    return {
+        "id": row.id, "agenda": row.agenda, "category": row.category, "exempt": exempt,
+        "received_at": iso(row.received_at),
+        "received_date": row.received_at.astimezone(tz).date().isoformat(),
+        "name": clear(row.original_name), "state": row.state.value,
+        "nomor": clear(row.nomor), "tanggal": row.tanggal.isoformat() if row.tanggal else None,
+        "asal": clear(row.asal), "tujuan": clear(row.tujuan), "perihal": clear(row.perihal), "sifat": row.sifat,
+    }
+
+
+def _joined(statement: Select[Any]) -> Select[Any]:
+    return statement.outerjoin(LetterDetails, LetterDetails.document_id == Document.id)
+
+
+def search(session: Session, query: Query, tz: Any = OFFICE_TZ) -> Page:
+    """One page of the documents matching ``query``, newest first (received time, then id).
+
+    ``tz``: the office's timezone (``cfg.timezone``), for the day boundaries of the dates.
+    A page past the last one is empty (``pages`` says how many there are).
+    """
+    per_page = max(1, min(int(query.per_page), MAX_PER_PAGE))
+    page = max(1, int(query.page))
+    where, needs_details = conditions(query, tz)
+    count = select(func.count()).select_from(Document)
+    if needs_details:
+        count = _joined(count)
+    total = session.execute(count.where(*where)).scalar_one()
+    rows = session.execute(
+        _joined(select(*_COLUMNS).select_from(Document)).where(*where)
+        .order_by(Document.received_at.desc(), Document.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    shown = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(query).items()}
+    shown.update(page=page, per_page=per_page)
+    return Page(items=[item(r, tz) for r in rows], total=total, page=page, per_page=per_page,
+                pages=max(1, math.ceil(total / per_page)), query=shown)

@@ -1,0 +1,35 @@
+"""A letter's details as an Indonesian agenda book keeps them (issue 21): one row per
+document, made when someone first fills them in (``naskahd.letters.details``).
+
+Kept apart from ``documents`` so that filing never touches it and a register made before
+it needs no rewrite of its largest table. For an exempt letter only ``tanggal`` and
+``sifat`` are ever stored (its agenda number and dates are in ``documents``); the other
+fields are refused before they reach this table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from naskahd.register.models import Base, UTCDateTime
+
+# Longest values accepted (characters): an agenda book's columns, generously.
+LIMITS = {"nomor": 100, "asal": 200, "tujuan": 200, "perihal": 500, "sifat": 32, "catatan": 2000}
+
+
+class LetterDetails(Base):
+    __tablename__ = "letter_details"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    nomor: Mapped[str | None] = mapped_column(String(LIMITS["nomor"]), index=True)  # nomor surat
+    tanggal: Mapped[dt.date | None] = mapped_column(Date, index=True)  # tanggal surat
+    asal: Mapped[str | None] = mapped_column(String(LIMITS["asal"]))  # sender (inbound)
+    tujuan: Mapped[str | None] = mapped_column(String(LIMITS["tujuan"]))  # addressee (outbound)
+    perihal: Mapped[str | None] = mapped_column(String(LIMITS["perihal"]))  # subject
+    sifat: Mapped[str | None] = mapped_column(String(LIMITS["sifat"]), index=True)  # biasa / segera / ...
+    catatan: Mapped[str | None] = mapped_column(Text)  # free note
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(Text)

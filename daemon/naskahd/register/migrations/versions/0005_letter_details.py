@@ -1,0 +1,83 @@
+"""letter details (agenda book fields), duplicates marked as seen, audit rows by agenda (issue 21)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-01 20:10:00
+"""
+import json
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('letter_details',
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('nomor', sa.String(length=100), nullable=True),
+    sa.Column('tanggal', sa.Date(), nullable=True),
+    sa.Column('asal', sa.String(length=200), nullable=True),
+    sa.Column('tujuan', sa.String(length=200), nullable=True),
+    sa.Column('perihal', sa.String(length=500), nullable=True),
+    sa.Column('sifat', sa.String(length=32), nullable=True),
+    sa.Column('catatan', sa.Text(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_by', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_letter_details_document_id_documents')),
+    sa.PrimaryKeyConstraint('document_id', name=op.f('pk_letter_details'))
+    )
+    op.create_index(op.f('ix_letter_details_nomor'), 'letter_details', ['nomor'], unique=False)
+    op.create_index(op.f('ix_letter_details_tanggal'), 'letter_details', ['tanggal'], unique=False)
+    op.create_index(op.f('ix_letter_details_sifat'), 'letter_details', ['sifat'], unique=False)
+    op.create_index('ix_documents_category_received_at', 'documents', ['category', 'received_at'], unique=False)
+    # Plain ADD COLUMNs (nullable, no default): no table rewrite on SQLite or PostgreSQL.
+    op.add_column('duplicates', sa.Column('seen_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('duplicates', sa.Column('seen_by', sa.Text(), nullable=True))
+    op.add_column('audit_events', sa.Column('agenda', sa.String(length=32), nullable=True))
+    _backfill_audit_agenda()
+    op.create_index(op.f('ix_audit_events_agenda'), 'audit_events', ['agenda'], unique=False)
+
+
+def _backfill_audit_agenda() -> None:
+    """The agenda number of every existing event, from its (hashed) details: portable SQL
+    and JSON parsed here, in batches, rather than a backend's own JSON functions."""
+    bind = op.get_bind()
+    events = sa.table('audit_events', sa.column('seq', sa.Integer()), sa.column('details', sa.Text()),
+                      sa.column('agenda', sa.String()))
+    last = 0
+    while True:
+        rows = bind.execute(sa.select(events.c.seq, events.c.details).where(events.c.seq > last)
+                            .order_by(events.c.seq).limit(5000)).all()
+        if not rows:
+            return
+        updates = []
+        for seq, details in rows:
+            try:
+                parsed = json.loads(details)
+            except ValueError:
+                continue
+            value = (parsed.get('agenda') or parsed.get('duplicate_of')) if isinstance(parsed, dict) else None
+            if isinstance(value, str):
+                updates.append({'s': seq, 'a': value})
+        if updates:
+            bind.execute(events.update().where(events.c.seq == sa.bindparam('s')).values(agenda=sa.bindparam('a')), updates)
+        last = rows[-1][0]
+
+
+def downgrade() -> None:
+    op.drop_index(op.f('ix_audit_events_agenda'), table_name='audit_events')
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_column('agenda')
+    with op.batch_alter_table('duplicates', schema=None) as batch_op:
+        batch_op.drop_column('seen_by')
+        batch_op.drop_column('seen_at')
+    op.drop_index('ix_documents_category_received_at', table_name='documents')
+    op.drop_index(op.f('ix_letter_details_sifat'), table_name='letter_details')
+    op.drop_index(op.f('ix_letter_details_tanggal'), table_name='letter_details')
+    op.drop_index(op.f('ix_letter_details_nomor'), table_name='letter_details')
+    op.drop_table('letter_details')

@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 
 WINDOW = 15 * 60.0
 SLOW_AFTER = 2
-FIRST_DELAY = 0.5
+FIRST_DELAY = 0.25
 MAX_DELAY = 8.0
 ACCOUNT_LIMIT = 6
 ADDRESS_LIMIT = 20

@@ -52,15 +52,9 @@ def data(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, Any]:
 
 def review_items(ctx: Ctx) -> list[dict[str, Any]]:
     """The review folder's items with reason and origin (letters/triage.py)."""
-    try:
-        from naskahd.letters import triage
-    except ImportError:
-        return []
-    return [triage_view(i) for i in triage.items(ctx.cfg)]
+    from naskahd.letters import triage
 
-
-def triage_view(item: Any) -> dict[str, Any]:
-    return item if isinstance(item, dict) else dict(vars(item))
+    return [i for i in triage.items(ctx.cfg) if i["kind"] == "review"]
 
 
 @page

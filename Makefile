@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test deps catalogs clean install uninstall
+.PHONY: run test deps catalogs clean install uninstall screenshots
 
 # -- install like a system package: `make install [DESTDIR=...] [PREFIX=/usr/local]` ---------
 # naskahd in its own venv under PREFIX/lib/naskahd, `naskahd` on PATH (PREFIX/bin), the units,
@@ -52,6 +52,11 @@ test: deps $(VENV)/.test-ready
 # Babel (pybabel) does the extraction; it is in the [test] extra, not a runtime dependency.
 catalogs: $(VENV)/.test-ready
 	$(PY) scripts/update-catalogs
+
+# The web page's screenshots in docs/ (web-dashboard.png, web-register.png), taken by the
+# browser test with Debian's chromium against the real daemon and web process.
+screenshots: deps $(VENV)/.test-ready
+	NASKAHD_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/test_web_browser.py -k dashboard
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -88,9 +88,9 @@ def free_port() -> int:
 class Web:
     """``naskahd web --listen 127.0.0.1:PORT``, the real process."""
 
-    def __init__(self, o: Office, *args: str) -> None:
+    def __init__(self, o: Office, *args: str, https: bool = False) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
         self.output: list[str] = []
         self.proc = subprocess.Popen(naskahd_cmd("--config", str(o.config), "web", "--listen", f"127.0.0.1:{self.port}", *args),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -100,7 +100,7 @@ class Web:
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "naskahd web exited:\n" + "".join(self.output)
             try:
-                httpx.get(self.url + "/login", timeout=2)
+                httpx.get(self.url + "/login", timeout=2, verify=False)
                 return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -3,6 +3,7 @@
 (function () {
   var seconds = parseInt(document.body.getAttribute("data-refresh"), 10);
   if (seconds > 0) {
+    document.body.setAttribute("data-refreshing", String(seconds));
     window.setTimeout(function () { window.location.reload(); }, seconds * 1000);
   }
 })();

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ HEADERS = [
 ]
 
 
+WORKER_THREADS = 8
+
+
 @dataclass(frozen=True)
 class Handler:
     fn: Callable[[Ctx], Response]
@@ -60,6 +64,7 @@ class WebApp:
     def __init__(self, cfg: Any, register: Any, *, https: bool, fingerprint: str | None) -> None:
         self.cfg, self.sessions, self.https, self.fingerprint = cfg, register, https, fingerprint
         self.throttle = Throttle()
+        self._limited = False
         self.idle = __import__("datetime").timedelta(minutes=cfg.web_idle_minutes)
         routes: list[Any] = []
         for name in PAGES:
@@ -74,11 +79,21 @@ class WebApp:
         if scope["type"] != "http":
             await self.starlette(scope, receive, send)
             return
+        if not self._limited:
+            # A few worker threads are plenty for an office, and each one costs memory.
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
+            self._limited = True
+
+        started = time.perf_counter()
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers += HEADERS
+                # The server's own time for this request (bench/bench_web.py reads it).
+                headers.append((b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()))
                 if self.https:
                     headers.append((b"strict-transport-security", b"max-age=31536000"))
                 if not scope["path"].startswith("/static/"):

@@ -24,7 +24,21 @@ def plan(cfg: Any, listen: str | None) -> tuple[str, int, bool]:
     return host, port, https
 
 
+def _fewer_malloc_arenas() -> None:
+    """glibc gives each thread its own malloc arena: with a pool of worker threads that is
+    tens of MB resident for nothing. Two are enough (before any thread starts)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(cfg: Any, listen: str | None = None) -> None:
+    _fewer_malloc_arenas()
     import uvicorn
 
     from naskahd import installation

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
 from naskahd.categories import CATEGORIES
@@ -26,10 +26,11 @@ def _since_counts(ctx: Ctx, since: dt.datetime) -> dict[str, int]:
     from naskahd.register import Document
 
     counts = dict.fromkeys(CATEGORIES, 0)
+    # Counted here rather than with GROUP BY, which makes SQLite walk the whole register by
+    # the category index instead of the received-time range (0.2 s at 200,000 documents).
     with ctx.sessions() as s:
-        for category, n in s.execute(select(Document.category, func.count()).where(Document.received_at >= since)
-                                     .group_by(Document.category)):
-            counts[category] = n
+        for category in s.scalars(select(Document.category).where(Document.received_at >= since)):
+            counts[category] = counts.get(category, 0) + 1
     return counts
 
 

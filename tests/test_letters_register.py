@@ -63,8 +63,21 @@ def test_a_register_of_revision_0004_is_upgraded_in_place(tmp_path: Path) -> Non
     from naskahd import audit
     from naskahd.register import open_register
 
+    from sqlalchemy import select
+
+    from naskahd.letters import index, search
+    from naskahd.register import Document, LetterWord
+
     with open_register(url, create=False)() as s:
         assert audit.verify_chain(s).ok
+        # The documents already registered are in the search index, an exempt one by its number only.
+        assert index.watermark(s) == 3
+        exempt = s.scalars(select(Document.id).where(Document.agenda == "0001/D/2026")).one()
+        assert set(s.execute(select(LetterWord.word, LetterWord.field).where(LetterWord.document_id == exempt))) == {
+            ("0001", "a"), ("1", "a")}
+        found = {w: [i["agenda"] for i in search.search(s, search.Query(text=w)).items] for w in ("balasan", "undangan")}
+        assert found == {"balasan": ["0001/K/2026"], "undangan": ["0001/M/2026"]}
+        assert search.search(s, search.Query(text="rencana")).total == 0  # the exempt letter's name was sealed
     listed = json.loads(run(cfg, "list", "--json").stdout)
     assert [d["agenda"] for d in listed] == ["0001/M/2026", "0001/K/2026", "0001/D/2026"]
     review = json.loads(run(cfg, "review", "--json").stdout)

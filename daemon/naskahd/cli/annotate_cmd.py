@@ -36,16 +36,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from naskahd import audit, config
+    from naskahd import audit, config, installation
     from naskahd.errors import UsageError
     from naskahd.letters.details import annotate
-    from naskahd.register import open_register
 
     changes = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
     if not changes:
         raise UsageError(_("give at least one detail to record, e.g. --perihal TEXT; see 'naskahd annotate --help'"))
     cfg = config.load(args.config)
-    sessions = open_register(cfg.database_url)
+    sessions = installation.open_checked(cfg, create=True)  # migrates; never a new register in place of a missing one
     result = annotate(sessions, cfg, args.agenda, changes, by=args.by or audit.cli_actor())
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))

@@ -21,6 +21,64 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("review", help=_("list the files waiting for a person in the review folder, and why"))
     p.add_argument("--json", action="store_true", help=_("machine-readable output"))
     p.set_defaults(func=run)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    move = actions.add_parser("move", help=_("move a file from the review folder into masuk/, keluar/ or dikecualikan/, "
+                                             "for the daemon to file it"))
+    move.add_argument("name", metavar="NAME", help=_("the file's name in the review folder (as 'naskahd review' shows it; "
+                                                     "an exempt one as dikecualikan/NAME)"))
+    move.add_argument("--to", required=True, metavar="CATEGORY",
+                      help=_("inbound (masuk), outbound (keluar) or exempt (dikecualikan)"))
+    seen = actions.add_parser("seen", help=_("mark a duplicate as checked by a person (the file is left where it is)"))
+    seen.add_argument("name", metavar="NAME", help=_("the file's name in the duplicates folder"))
+    for a in (move, seen):
+        a.add_argument("--by", metavar="NAME", default=None, help=_("who does it (default: the login name, as cli:NAME)"))
+        a.add_argument("--json", action="store_true", help=_("machine-readable output"))
+        a.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        a.add_argument("--lang", metavar="LANG", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    move.set_defaults(func=run_move)
+    seen.set_defaults(func=run_seen)
+
+
+def _item(args: argparse.Namespace) -> tuple[Any, str]:
+    from naskahd import config
+    from naskahd.errors import LetterError
+    from naskahd.letters import triage
+
+    cfg = config.load(args.config)
+    ident = triage.id_of(cfg, args.name)
+    if ident is None:
+        raise LetterError(_("{name} is not waiting in the review folder {review} nor in the duplicates folder {duplicates}; "
+                            "see 'naskahd review' and 'naskahd duplicates'").format(
+                                name=cfg.withheld(args.name), review=cfg.review_dir, duplicates=cfg.duplicates_dir))
+    return cfg, ident
+
+
+def run_move(args: argparse.Namespace) -> int:
+    from naskahd import audit
+    from naskahd.letters import triage
+
+    cfg, ident = _item(args)
+    result = triage.move(cfg, ident, args.to, by=args.by or audit.cli_actor())
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(_("Moved into {folder}: the daemon files it as a {category} letter.").format(
+            folder=cfg.drop / result["moved_to"], category=result["category"]))
+    return 0
+
+
+def run_seen(args: argparse.Namespace) -> int:
+    from naskahd import audit
+    from naskahd.letters import triage
+
+    cfg, ident = _item(args)
+    result = triage.mark_seen(cfg, ident, by=args.by or audit.cli_actor())
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print(_("Marked as seen by {by}: the duplicate of {agenda} no longer needs anyone (the file is still in the "
+                "duplicates folder; delete it when you no longer need it).").format(by=result["seen_by"], agenda=result["duplicate_of"]))
+    return 0
 
 
 def _files(review_dir: Path) -> list[tuple[str, bool]]:

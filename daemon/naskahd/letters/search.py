@@ -1,12 +1,14 @@
 """The register's search: documents newest first, filtered, one page at a time.
 
 Every item is a plain dict safe to send to a browser. An exempt letter appears with its
-agenda number, dates, sifat and state only: no name, no details, and its name and
-subject are never matched (they are not in the register in clear anyway; the query says
-so too, so that a detail stored by mistake could not be found through it).
+agenda number, dates, sifat and state only: no name, no details, and it is matched by its
+agenda number only (the index holds no other word of it, so that even a detail stored by
+mistake could not be found through a search).
 
-Only portable SQL: ``ILIKE`` (SQLAlchemy renders ``lower(x) LIKE lower(y)`` on SQLite),
-ranges on indexed columns, and one COUNT per search.
+Words are looked up in the search index (letters/index.py: a word matches the words it
+begins, "rapat" finds "Rapat" and "rapat-rapat"); an agenda number written out is matched
+exactly. Only portable SQL: ranges on indexed columns, ``ILIKE`` for the few documents
+the index does not cover yet, and one COUNT per search.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
 from naskahd.errors import LetterError
 from naskahd.i18n import _
+from naskahd.letters import index
+from naskahd.letters.details import normalize_agenda
 from naskahd.register import Document, LetterDetails
 
 MAX_PER_PAGE = 200
@@ -114,18 +118,34 @@ def _contains(column: Any, text: str) -> ColumnElement[bool]:
     return column.ilike(_like(text), escape="\\")
 
 
-NOT_EXEMPT = Document.category != EXEMPT
+def _word(token: str, fields: str, tail: index.Tail) -> ColumnElement[bool]:
+    """Documents with a word beginning with ``token`` in ``fields``: from the index, and
+    among the few documents it does not cover yet (``tail``)."""
+    found = Document.id.in_(index.matching(token, fields))
+    extra = tail.ids(token, fields)
+    return or_(found, Document.id.in_(extra)) if extra else found
 
 
-def conditions(query: Query, tz: Any = OFFICE_TZ) -> tuple[list[ColumnElement[bool]], bool]:
-    """The WHERE conditions of ``query``, and whether they need the details table."""
+def _text(word: str, tail: index.Tail) -> list[ColumnElement[bool]]:
+    """One word of the text search: an agenda number written out (``0012/M/2026``) is
+    matched exactly; anything else word by word (``UND/XI`` needs ``und`` and ``xi``)."""
+    try:
+        agenda = normalize_agenda(word) if "/" in word or "-" in word else None
+    except LetterError:
+        agenda = None
+    if agenda is not None:
+        return [Document.agenda == agenda]
+    return [_word(token, "anop", tail) for token in index.words(word)[:MAX_WORDS]]
+
+
+def conditions(query: Query, tz: Any = OFFICE_TZ, tail: index.Tail | None = None) -> tuple[list[ColumnElement[bool]], bool]:
+    """The WHERE conditions of ``query``, and whether they need the details table
+    (``tail``: the documents the search index does not cover yet)."""
+    tail = tail or index.Tail()
     where: list[ColumnElement[bool]] = []
     details = False
     for word in query.text.split()[:MAX_WORDS]:
-        where.append(or_(_contains(Document.agenda, word),
-                         and_(NOT_EXEMPT, or_(_contains(Document.original_name, word), _contains(LetterDetails.nomor, word),
-                                              _contains(LetterDetails.perihal, word)))))
-        details = True
+        where += _text(word, tail)
     if query.agenda:
         where.append(_contains(Document.agenda, query.agenda.strip()))
     if query.category:
@@ -134,12 +154,8 @@ def conditions(query: Query, tz: Any = OFFICE_TZ) -> tuple[list[ColumnElement[bo
         where.append(Document.received_at >= _start_of(query.date_from, tz))
     if query.date_to is not None:
         where.append(Document.received_at < _start_of(query.date_to + dt.timedelta(days=1), tz))
-    if query.nomor:
-        where.append(and_(NOT_EXEMPT, _contains(LetterDetails.nomor, query.nomor.strip())))
-        details = True
-    if query.perihal:
-        where.append(and_(NOT_EXEMPT, _contains(LetterDetails.perihal, query.perihal.strip())))
-        details = True
+    for text, field in ((query.nomor, "o"), (query.perihal, "p")):
+        where += [_word(token, field, tail) for token in index.words(text)[:MAX_WORDS]]
     if query.sifat:
         where.append(func.lower(LetterDetails.sifat) == " ".join(query.sifat.split()).lower())
         details = True
@@ -184,7 +200,8 @@ def search(session: Session, query: Query, tz: Any = OFFICE_TZ) -> Page:
     """
     per_page = max(1, min(int(query.per_page), MAX_PER_PAGE))
     page = max(1, int(query.page))
-    where, needs_details = conditions(query, tz)
+    words = query.text or query.nomor or query.perihal
+    where, needs_details = conditions(query, tz, index.Tail(session) if words else None)
     count = select(func.count()).select_from(Document)
     if needs_details:
         count = _joined(count)

@@ -155,14 +155,17 @@ def _duplicate_entries(cfg: Any, keys: Any, sessions: Any) -> list[Entry]:
 
 
 def _open(cfg: Any, *, create: bool = False) -> Any:
+    """The register: for reading, None when it cannot be opened (the files are still
+    listed); for a change, checked to be this installation's, and migrated."""
+    from naskahd import installation
     from naskahd.errors import RegisterError
     from naskahd.register import open_register
 
+    if create:
+        return installation.open_checked(cfg, create=True)
     try:
-        return open_register(cfg.database_url, create=create)
+        return open_register(cfg.database_url, create=False)
     except RegisterError:
-        if create:
-            raise
         return None
 
 
@@ -179,6 +182,23 @@ def items(cfg: Any) -> list[dict[str, Any]]:
     from), ``moved_at``, ``reason_code``, ``may_go_to``; duplicates ``duplicate_of``,
     ``detected_at``, ``seen``, ``seen_at``, ``seen_by``."""
     return [{k: v for k, v in e.info.items() if not k.startswith("_")} for e in entries(cfg)]
+
+
+def id_of(cfg: Any, name: str) -> str | None:
+    """The ``id`` of the file ``name`` in the review folder (``scan.pdf``,
+    ``dikecualikan/scan.pdf``) or the duplicates folder: for the command line, whose user
+    sees the folder. Never offered to the web: a name guessed there must confirm nothing."""
+    wanted = name.strip().strip("/")
+    for prefix in (f"{cfg.review_dir.name}/", f"{cfg.duplicates_dir.name}/"):
+        wanted = wanted.removeprefix(prefix)
+    for entry in entries(cfg):
+        folder = cfg.review_dir if entry.kind == REVIEW else cfg.duplicates_dir
+        if entry.path.relative_to(folder).as_posix() == wanted:
+            if entry.id is None:
+                raise LetterError(_("this exempt item can only be handled by a user who may read the host secret in "
+                                    "{state} (the naskahd user, or root)").format(state=cfg.state), field="item")
+            return entry.id
+    return None
 
 
 def _find(cfg: Any, item: Any, kind: str) -> Entry:

@@ -5,7 +5,7 @@ SQLite-specific settings are all in ``db.py``.
 """
 
 from naskahd.register.db import open_register, space_problem
-from naskahd.register.letters import LetterDetails
+from naskahd.register.letters import LetterDetails, LetterIndex, LetterWord
 from naskahd.register.models import (
     AgendaCounter, Base, Copy, Document, DocumentState, Drive, Duplicate, Installation, ReviewItem,
 )
@@ -15,6 +15,7 @@ from naskahd.register.records import AuditEvent, AuditHead, Report
 
 __all__ = [
     "AgendaCounter", "AuditEvent", "AuditHead", "Base", "Copy", "Document", "DocumentState", "Drive", "Duplicate",
-    "Installation", "LetterDetails", "Report", "ReviewItem", "allocate_number", "format_agenda", "open_register", "space_problem",
+    "Installation", "LetterDetails", "LetterIndex", "LetterWord", "Report", "ReviewItem", "allocate_number",
+    "format_agenda", "open_register", "space_problem",
     "WebSession", "WebUser",
 ]

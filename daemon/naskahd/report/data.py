@@ -8,6 +8,12 @@ report changes (a late document in its period, a failed verification, a lost cop
 Exempt letters: the snapshot never holds their names (``name`` is None) and shows the
 hash of their ciphertext (what the archive and the drives hold), not of their content.
 
+A document's letter details (issue 21, ``letters/details.py``) are in its ``letter`` entry,
+present only when some are recorded: recording them changes the fingerprint of the
+reports of its period (they are out of date), and a register without any keeps the
+fingerprints of the reports made before details existed. An exempt letter's entry holds
+its letter date and sifat only.
+
 Backup figures come from the drives issue: a module ``naskahd.drives.reporting`` with
 ``backup_facts(session, start_utc, end_utc, document_ids) -> dict`` shaped like
 ``NO_DRIVES`` plugs in here; until it exists, the report says no drive is registered.
@@ -28,10 +34,12 @@ from sqlalchemy.orm import Session
 
 from naskahd import naming, reasons
 from naskahd.categories import CATEGORIES, EXEMPT
+from naskahd.register.letters import LetterDetails
 from naskahd.register.models import Document, DocumentState, Duplicate, ReviewItem
 from naskahd.report.period import Period
 
 SNAPSHOT_VERSION = 1
+LETTER_FIELDS = ("nomor", "tanggal", "asal", "tujuan", "perihal", "sifat", "catatan")  # letters.details.FIELDS
 
 # What a backup provider returns (times as ISO 8601 UTC strings):
 #   drives:        [{"label", "registered_at", "last_seen_at"}]
@@ -56,19 +64,34 @@ def backup_provider() -> BackupFacts | None:
 
 
 _COLUMNS = (Document.id, Document.agenda, Document.category, Document.received_at, Document.original_name, Document.size,
-            Document.ciphertext_size, Document.sha256, Document.ciphertext_sha256, Document.state)
+            Document.ciphertext_size, Document.sha256, Document.ciphertext_sha256, Document.state,
+            *(getattr(LetterDetails, f) for f in LETTER_FIELDS))
 
 
 def documents(session: Session, lo: dt.datetime, hi: dt.datetime) -> list[Any]:
     """The period's documents, only the columns a report shows (rows, not ORM objects:
     a month of 10,000 loads in a fraction of the time)."""
-    query = (select(*_COLUMNS).where(Document.received_at >= lo, Document.received_at < hi)
+    query = (select(*_COLUMNS).outerjoin(LetterDetails, LetterDetails.document_id == Document.id)
+             .where(Document.received_at >= lo, Document.received_at < hi)
              .order_by(Document.received_at, Document.id))
     return list(session.execute(query))
 
 
+def letter(d: Any) -> dict[str, Any] | None:
+    """A document's letter details (issue 21) as a report keeps them, or None when none are
+    recorded (so a report made before details existed keeps its fingerprint). An exempt
+    letter's: its date and sifat only."""
+    values = {f: getattr(d, f) for f in LETTER_FIELDS}
+    if d.category == EXEMPT:
+        values = {f: (v if f in ("tanggal", "sifat") else None) for f, v in values.items()}
+    if all(v is None for v in values.values()):
+        return None
+    return {f: (v.isoformat() if isinstance(v, dt.date) else v) for f, v in values.items()}
+
+
 def _document_row(d: Any, copies: list[dict[str, Any]]) -> dict[str, Any]:
     exempt = d.category == EXEMPT
+    details = letter(d)
     return {
         "agenda": d.agenda, "category": d.category, "received_at": _iso(d.received_at),
         "name": None if exempt else d.original_name,
@@ -76,6 +99,7 @@ def _document_row(d: Any, copies: list[dict[str, Any]]) -> dict[str, Any]:
         "hash": (d.ciphertext_sha256 or "") if exempt else d.sha256,
         "state": d.state.value,
         "copies": sorted(copies, key=lambda c: (c["drive"], c["verified_at"] or "")),
+        **({"letter": details} if details is not None else {}),
     }
 
 

@@ -36,15 +36,11 @@ from naskahd import reasons
 from naskahd.categories import CATEGORIES
 from naskahd.i18n import _
 from naskahd.report import data, words
+from naskahd.report.pdf_tables import (
+    ALERT, BOLD, FONT, INK, MARGIN_BOTTOM, MARGIN_TOP, MARGIN_X, PAGE_H, PAGE_W, RULE, SHADE, WIDTH, _fit, _grid, paged,
+)
 
-PAGE_W, PAGE_H = A4
-MARGIN_X, MARGIN_TOP, MARGIN_BOTTOM = 2.0 * cm, 2.6 * cm, 2.0 * cm
-WIDTH = PAGE_W - 2 * MARGIN_X
-FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
-HEADER_ROW, BODY_ROW = 13, 11  # the control list's row heights (points)
-FONT, BOLD = "NaskahSans", "NaskahSans-Bold"
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
-INK, RULE, SHADE, ALERT = colors.HexColor("#1a1a1a"), colors.HexColor("#555555"), colors.HexColor("#e8ecf2"), colors.HexColor("#a40000")
 CATEGORY_COLORS = {"inbound": colors.HexColor("#2f5d8a"), "outbound": colors.HexColor("#6a9a3a"), "exempt": colors.HexColor("#b07a18")}
 
 
@@ -117,39 +113,6 @@ def _numbered_canvas(header: str, title: str, footer_left: str) -> type[rl_canva
             self.restoreState()
 
     return NumberedCanvas
-
-
-def _fit(text: str, width: float, size: float) -> str:
-    """``text``, cut with an ellipsis to fit ``width`` (a binary search on the length)."""
-    if pdfmetrics.stringWidth(text, FONT, size) <= width:
-        return text
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if pdfmetrics.stringWidth(text[:mid].rstrip() + "…", FONT, size) <= width:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo].rstrip() + "…"
-
-
-def f_spacing(flowables: list[Any]) -> float:
-    """The space before each flowable but the first (a frame drops it at its top)."""
-    return sum(f.getSpaceBefore() for f in flowables[1:])
-
-
-def _grid(header_rows: int = 1, size: float = 8) -> list[tuple[Any, ...]]:
-    return [
-        ("FONT", (0, 0), (-1, -1), FONT, size),
-        ("FONT", (0, 0), (-1, header_rows - 1), BOLD, size),
-        ("BACKGROUND", (0, 0), (-1, header_rows - 1), SHADE),
-        ("GRID", (0, 0), (-1, -1), 0.4, RULE),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-    ]
 
 
 class _Render:
@@ -294,24 +257,10 @@ class _Render:
         if len(rows) == 1:
             out.append(self.p(escape(_("No document was registered in the period."))))
             return out
-        # One table per page, each with the header row, instead of one table that reportlab
-        # splits page by page (each split copies the rest of the table: quadratic in the
-        # rows). A chunk that does not fit after all is split with its header repeated.
         style = TableStyle(_grid(size=size) + [
             ("ALIGN", (0, 0), (0, -1), "RIGHT"), ("ALIGN", (5, 1), (5, -1), "RIGHT"), ("ALIGN", (7, 0), (7, -1), "CENTER"),
             ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f6f7f9")])])
-        used = sum(f.wrap(WIDTH, FRAME_H)[1] + f.getSpaceAfter() for f in out) + f_spacing(out)
-        body = rows[1:]
-        first = max(1, int((FRAME_H - used - HEADER_ROW) // BODY_ROW) - 1)
-        per_page = int((FRAME_H - HEADER_ROW) // BODY_ROW) - 1
-        chunks = [body[:first]] + [body[i:i + per_page] for i in range(first, len(body), per_page)]
-        for k, chunk in enumerate(c for c in chunks if c):
-            if k:
-                out.append(PageBreak())
-            table = Table([header, *chunk], colWidths=widths, repeatRows=1, rowHeights=[HEADER_ROW] + [BODY_ROW] * len(chunk))
-            table.setStyle(style)
-            out.append(table)
-        return out
+        return paged(out, header, rows[1:], widths, style)
 
     # -- section 2 -----------------------------------------------------------------------
     def chart(self) -> Drawing:
@@ -427,7 +376,10 @@ class _Render:
         return out
 
     def story(self) -> list[Any]:
-        return [*self.summary(), PageBreak(), *self.control_list(), *self.send_receive(), *self.backup()]
+        from naskahd.report.pdf_letters import letter_details
+
+        return [*self.summary(), PageBreak(), *self.control_list(), *letter_details(self), *self.send_receive(),
+                *self.backup()]
 
 
 def render(snapshot: dict[str, Any], meta: dict[str, Any], lang: str) -> bytes:

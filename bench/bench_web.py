@@ -5,7 +5,7 @@ requests), and the web process stays ≤ 80 MB resident.
 
 Makes a fresh installation (``naskahd init``) in a temporary folder, fills its register
 with --documents synthetic filed documents (tests/reportdata.py: one month, 60 % inbound,
-30 % outbound, 10 % exempt) and letter details for one in ten, adds an account, starts
+30 % outbound, 10 % exempt) and letter details for one in ten, builds the search index as filing keeps it, adds an account, starts
 the real ``naskahd web`` process on a free loopback port, signs in and requests each page
 --repeat times. Server time is the ``Server-Timing: app;dur=`` the application writes for
 each response (from the request's arrival to its response's start); the client's wall
@@ -62,6 +62,10 @@ def add_details(url: str, every: int = 10) -> None:
                 if cat != "exempt"]
         for k in range(0, len(rows), 5000):
             s.execute(insert(LetterDetails), rows[k:k + 5000])
+    from naskahd.letters import index
+
+    with sessions.begin() as s:  # the search index, as filing and annotate keep it
+        index.catch_up(s, limit=None)
 
 
 def proc_status(pid: int) -> dict[str, float]:

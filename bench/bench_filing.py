@@ -103,10 +103,11 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def proc_cpu_seconds(pid: int) -> tuple[float, float] | None:
-    """(user, system) CPU seconds of a process, all threads."""
+def proc_cpu_seconds(pid: int, tid: int | None = None) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of a process, all threads; of its thread ``tid`` if given
+    (the main thread's tid is the pid)."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        with open(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         tck = os.sysconf("SC_CLK_TCK")
         return int(fields[11]) / tck, int(fields[12]) / tck
@@ -248,7 +249,8 @@ class DaemonRun:
         if profile is not None and profiler == "cprofile":
             cmd = [nk.python, "-m", "cProfile", "-o", str(profile), *cmd[1:]]
         self.spy: subprocess.Popen[bytes] | None = None
-        self.spy_out = profile if profiler == "py-spy" else None
+        self.spy_out = profile if profiler.startswith("py-spy") else None
+        self.wall = profiler == "py-spy-wall"
         self.lock = threading.Lock()
         self.registered: dict[str, float] = {}  # drop-relative path -> registered (epoch s)
         self.counts: dict[str, int] = {}
@@ -293,8 +295,10 @@ class DaemonRun:
                     # Sampling profiler attached to the running daemon: only the thread that holds
                     # the GIL (where the CPU goes), collapsed stacks ("stack count" per line).
                     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+                    # --idle: every thread's wall time, waits and syscalls (fsync, rename) included.
+                    which = "--idle" if self.wall else "--gil"
                     self.spy = subprocess.Popen(
-                        [spy, "record", "--pid", str(self.proc.pid), "--rate", "250", "--threads", "--gil",
+                        [spy, "record", "--pid", str(self.proc.pid), "--rate", "250", "--threads", which,
                          "--format", "raw", "--output", str(self.spy_out), "--nonblocking"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(1.0)
@@ -414,16 +418,21 @@ def run_core(nk: Naskahd, base: Path, args: argparse.Namespace, check: bool, see
     pace = f" at {args.drop_rate:g} files/s" if args.drop_rate > 0 else " as fast as possible"
     log(f"content_check={'on' if check else 'off'}: dropping {args.files} × {args.size_kib} KiB ({args.kind}){pace}")
     cpu0 = proc_cpu_seconds(d.proc.pid) or (0.0, 0.0)
+    main0 = proc_cpu_seconds(d.proc.pid, d.proc.pid) or (0.0, 0.0)
     busy0, own0, wall0 = system_busy_seconds(), sum(os.times()[:2]), time.monotonic()
     dropped = drop_files(root / "drop" / "masuk", corpus, args.files, rate=args.drop_rate)
     drop_seconds = max(dropped.values()) - min(dropped.values())
     d.wait_registered(args.files, quiet_timeout=args.settle + 60)
     cpu1 = proc_cpu_seconds(d.proc.pid) or (0.0, 0.0)
+    main1 = proc_cpu_seconds(d.proc.pid, d.proc.pid) or (0.0, 0.0)
     busy1, own1, wall1 = system_busy_seconds(), sum(os.times()[:2]), time.monotonic()
     res = d.stop()
     # Load from outside the benchmark while it ran (other users of a shared machine): the
     # CPU time of user processes minus the daemon's and this script's own.
     res["filing_cpu_s"] = round(sum(cpu1) - sum(cpu0), 2)
+    # The main thread is the serial stage (register, publish, release): its CPU per file
+    # bounds the rate, and with it the latency of a burst; less noisy than wall time.
+    res["main_thread_cpu_s"] = round(sum(main1) - sum(main0), 2)
     res["others_cpu_share"] = round(max(0.0, (busy1 - busy0) - (sum(cpu1) - sum(cpu0)) - (own1 - own0))
                                     / ((wall1 - wall0) * (os.cpu_count() or 1)), 2)
     with d.lock:
@@ -539,6 +548,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         s["vmhwm_kib_max"] = max(r["daemon"]["vmhwm_kib"] or 0 for r in mine)
         s["filing_cpu_ms_per_file"] = round(statistics.median(
             1000 * r["daemon"]["filing_cpu_s"] / r["files"] for r in mine), 3)
+        s["main_cpu_ms_per_file"] = round(statistics.median(
+            1000 * r["daemon"]["main_thread_cpu_s"] / r["files"] for r in mine), 3)
         out[tag] = s
     return out
 
@@ -598,7 +609,7 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"note:    {note}")
     print()
     cols = ["check", "rep", "p50 s", "p99 s", "max s", "thru f/s", "sust f/s", "floor f/s", "sust/floor",
-            "HWM MiB", "CPU usr+sys s", "CPU ms/file", "others"]
+            "HWM MiB", "CPU usr+sys s", "CPU ms/file", "main ms/file", "others"]
     rows = []
     for r in result["runs"]:
         d = r["daemon"]
@@ -608,13 +619,14 @@ def print_table(result: dict[str, Any]) -> None:
                      round((r.get("sustained_files_per_s") or 0) / r["floor"]["files_per_s"], 2),
                      round((d["vmhwm_kib"] or 0) / 1024, 1), f"{d['cpu_user_s']}+{d['cpu_system_s']}",
                      round(1000 * d["filing_cpu_s"] / r["files"], 3),
+                     round(1000 * d["main_thread_cpu_s"] / r["files"], 3),
                      f"{d.get('others_cpu_share', 0):.0%}"])
     if result["params"]["repeat"] > 1:
         for tag, s in result["summary"].items():
             rows.append([tag, "median", s["latency_p50_s"], s["latency_p99_s"], s["latency_max_s"],
                          s["throughput_files_per_s"], s["sustained_files_per_s"], s["floor_files_per_s"],
                          s["sustained_over_floor"], round(s["vmhwm_kib_max"] / 1024, 1), "",
-                         s["filing_cpu_ms_per_file"], ""])
+                         s["filing_cpu_ms_per_file"], s["main_cpu_ms_per_file"], ""])
     _table(cols, rows)
     print("\n  latency    = registered (the daemon's document.registered timestamp) - dropped (rename of the .part file)")
     print("  thru       = files / (last registered - first dropped): end to end, includes the settle wait")
@@ -623,6 +635,8 @@ def print_table(result: dict[str, Any]) -> None:
     print("               measured just before each daemon run")
     print("  HWM        = daemon VmHWM (peak RSS) after the run; CPU = the daemon's user+system CPU seconds, start-up included")
     print("  CPU ms/file= the daemon's CPU time from the first drop to the last registration, per file")
+    print("  main ms/file= the same for the daemon's main thread alone (the serial stage: register, publish,")
+    print("               release): what bounds the rate and a burst's latency, and less noisy than wall time")
     print("  others     = share of the machine's CPU used by other processes while files were dropped and filed")
     print("               (a shared machine: anything above a few % makes the figures pessimistic)")
     if result["params"]["drop_rate"]:
@@ -668,9 +682,10 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable, help="interpreter with naskahd installed (default: this one)")
     ap.add_argument("--profile-dir", type=Path, default=None,
                     help="profile the daemon during the core runs; output in <dir>/daemon-check-<on|off>[-<rep>].*")
-    ap.add_argument("--profiler", choices=("cprofile", "py-spy"), default="cprofile",
+    ap.add_argument("--profiler", choices=("cprofile", "py-spy", "py-spy-wall"), default="cprofile",
                     help="cprofile: python -m cProfile (deterministic, slows the daemon); py-spy: sampling, attached "
-                         "after start-up, GIL holder only (pip install py-spy), collapsed stacks in a .pyspy.txt")
+                         "after start-up, GIL holder only (pip install py-spy), collapsed stacks in a .pyspy.txt; "
+                         "py-spy-wall: every thread's wall time (waits and syscalls too)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     if args.files < 2:

@@ -82,6 +82,7 @@ def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> Non
     assert backup["available"] is True and [d["label"] for d in backup["drives"]] == ["safe1"]
     assert backup["not_on_any_drive"] == [] and backup["syncs"][0]["copied"] == 6 and backup["syncs"][0]["ok"]
     assert backup["verifications"][-1]["ok"] is True and backup["newest_verified_at"]
+    assert cli(cfg, "report", "review", "1", "--by", "Kasi").returncode == 0
 
     # A changed, a missing and an unexpected file on the drive are each named.
     first = mp / "naskah" / docs[0]["archive_path"]
@@ -94,6 +95,10 @@ def test_register_sync_verify_and_restore_on_ext4(tmp_path: Path, drives) -> Non
     assert r["changed"] == [docs[0]["agenda"]] and r["missing"] == [docs[1]["agenda"]] and r["unexpected"] == ["naskah/stray.txt"]
     # Those two are no verified backup any more: the drive lacks them again.
     assert json.loads(cli(cfg, "drive", "list", "--json").stdout)[0]["pending_files"] == 2
+    # The failed run is in the audit trail, and the reviewed report is out of date (issue 20).
+    verified = [e for e in json.loads(cli(cfg, "log", "--json").stdout) if e["event"] == "drive.verified"]
+    assert verified[-1]["details"]["ok"] is False and verified[-1]["details"]["failed"] == 2, verified
+    assert json.loads(cli(cfg, "report", "list", "--json").stdout)[0]["outdated"] is True
     (mp / "naskah" / "stray.txt").unlink()
     # in the archive: a stray file is named, naskahd's own root marker (written by init) is not
     assert (cfg.parent / "archive" / ".naskahd-root").is_file()

@@ -129,3 +129,18 @@ def test_refusals_name_the_problem_in_indonesian_and_change_nothing(tmp_path: Pa
     exempt = run(cfg, "annotate", "0001/D/2026", "--sifat", "segera", "--tanggal", "2026-11-29", "--json")
     assert exempt.returncode == 0, exempt.stderr
     assert json.loads(exempt.stdout)["details"]["sifat"] == "segera" and MARKER not in exempt.stdout
+
+
+def test_migration_0005_builds_what_the_models_say(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from naskahd.register import Base, open_register
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    open_register(url)
+    with make_engine(url).connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    ours = ("letter_details", "letter_words", "letter_index", "seen_at", "seen_by", "ix_audit_events_agenda", "'agenda'",
+            "ix_documents_category_received_at")
+    assert [d for d in diffs if any(name in repr(d) for name in ours)] == []

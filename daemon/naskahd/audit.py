@@ -84,57 +84,70 @@ def subject_of(details: dict[str, Any]) -> str | None:
 
 def row_hash(seq: int, at: dt.datetime, event: str, actor: str, details: str, prev_sha256: str) -> str:
     """SHA-256 of a row's canonical content: a JSON array of its fields, in a fixed order."""
-    content = json.dumps([seq, _iso(at), event, actor, json.loads(details), prev_sha256],
+    return _content_hash(seq, _iso(at), event, actor, json.loads(details), prev_sha256)
+
+
+def _content_hash(seq: int, at_iso: str, event: str, actor: str, details: dict[str, Any], prev_sha256: str) -> str:
+    """``row_hash`` of a row being appended, from the details it was given (what its stored
+    text reads back as: scalars only, ``canonical_details``), without parsing that text."""
+    content = json.dumps([seq, at_iso, event, actor, details, prev_sha256],
                          sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime | None = None, **details: Any) -> AuditEvent:
-    """Append ``event`` to the chain inside the caller's transaction (the caller commits)."""
+def record(session: Session, event: str, *, actor: str = DAEMON, at: dt.datetime | None = None, **details: Any) -> Head:
+    """Append ``event`` to the chain inside the caller's transaction (the caller commits).
+    Returns its place in the chain (``seq``, ``sha256``)."""
     return record_many(session, [(event, details)], actor=actor, at=at)[0]
 
 
 def record_many(session: Session, items: Sequence[tuple[str, dict[str, Any]]], *, actor: str = DAEMON,
-                at: dt.datetime | None = None) -> list[AuditEvent]:
+                at: dt.datetime | None = None) -> list[Head]:
     """Append several events (``(event, details)``) in order, in a few statements for the lot."""
-    texts = []
+    given, texts = [], []
     for event, details in items:
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}")
-        texts.append(canonical_details({k: v for k, v in details.items() if v is not None}))
+        given.append({k: v for k, v in details.items() if v is not None})
+        texts.append(canonical_details(given[-1]))
     if not items:
         return []
     when = at or utcnow()
+    when_iso = _iso(when)
+    # Core statements on the tables (here and below): no ORM objects to track and flush, no
+    # session to synchronise. A batch's rows cost a fraction of the ORM's CPU on the
+    # daemon's serial stage (docs/benchmarks.md, "Filing after session 5's merges").
+    head = AuditHead.__table__
     # Move the head on first: this write takes the lock, so the previous row read below is
     # the last one for as long as this transaction lives.
     moved = session.execute(
-        update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=AuditHead.seq + len(items))
-        .returning(AuditHead.seq, AuditHead.sha256)
+        update(head).where(head.c.id == HEAD_ID).values(seq=head.c.seq + len(items)).returning(head.c.seq, head.c.sha256)
     ).first()
     if moved is None:  # the very first events of this register
-        session.execute(insert(AuditHead).values(id=HEAD_ID, seq=len(items), sha256=GENESIS))
+        session.execute(insert(head).values(id=HEAD_ID, seq=len(items), sha256=GENESIS))
         last_seq, prev = len(items), GENESIS
     else:
         last_seq, prev = moved
     rows = []
-    for seq, (event, details), text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, texts, strict=True):
-        digest = row_hash(seq, when, event, actor, text, prev)
-        rows.append(AuditEvent(seq=seq, at=when, event=event, actor=actor, details=text, prev_sha256=prev, sha256=digest,
-                               agenda=subject_of(details)))
+    for seq, (event, _details), details, text in zip(range(last_seq - len(items) + 1, last_seq + 1), items, given, texts,
+                                                     strict=True):
+        digest = _content_hash(seq, when_iso, event, actor, details, prev)
+        rows.append({"seq": seq, "at": when, "event": event, "actor": actor, "details": text,
+                     "prev_sha256": prev, "sha256": digest, "agenda": subject_of(details)})
         prev = digest
-    session.add_all(rows)
-    session.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(sha256=prev))
-    return rows
+    session.execute(insert(AuditEvent.__table__), rows)  # one executemany; no RETURNING: the keys are ours
+    session.execute(update(head).where(head.c.id == HEAD_ID).values(sha256=prev))
+    return [Head(row["seq"], row["sha256"]) for row in rows]
 
 
-def record_now(sessions: sessionmaker[Session], event: str, **details: Any) -> AuditEvent:
+def record_now(sessions: sessionmaker[Session], event: str, **details: Any) -> Head:
     """``record`` in a transaction of its own (daemon started or stopped)."""
     with sessions.begin() as session:
         return record(session, event, **details)
 
 
 # -- the events of the filing pipeline, built from register rows (never from file names) ----
-def documents_filed(session: Session, docs: Iterable[Any]) -> list[AuditEvent]:
+def documents_filed(session: Session, docs: Iterable[Any]) -> list[Head]:
     """``document.filed`` for each new row (and ``document.encrypted`` for exempt ones)."""
     items: list[tuple[str, dict[str, Any]]] = []
     for d in docs:
@@ -148,7 +161,7 @@ def documents_filed(session: Session, docs: Iterable[Any]) -> list[AuditEvent]:
     return record_many(session, items)
 
 
-def duplicates_seen(session: Session, pairs: Iterable[tuple[Any, str]]) -> list[AuditEvent]:
+def duplicates_seen(session: Session, pairs: Iterable[tuple[Any, str]]) -> list[Head]:
     """``document.duplicate`` for each (registered row it duplicates, category it came in as)."""
     return record_many(session, [("document.duplicate", {"duplicate_of": d.agenda, "category": category})
                                  for d, category in pairs])

@@ -8,6 +8,7 @@ unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -86,15 +87,15 @@ class Config:
     def database_url(self) -> str:
         return f"sqlite:///{self.register_path}"
 
-    @property
+    @functools.cached_property  # asked per file: one Path, not one per call
     def review_dir(self) -> Path:
         return self.drop / REVIEW_FOLDER
 
-    @property
+    @functools.cached_property  # asked per file: one Path, not one per call
     def duplicates_dir(self) -> Path:
         return self.drop / DUPLICATES_FOLDER
 
-    @property
+    @functools.cached_property  # asked per file: one Path, not one per call
     def hold_dir(self) -> Path:
         return self.drop / HOLD_FOLDER
 

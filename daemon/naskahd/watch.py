@@ -90,10 +90,10 @@ def early_copies_safe(mode: str, fstype: str) -> bool:
 def relative(config: Config, path: str) -> str | None:
     """The drop-relative path, or None for paths naskahd must not take (its own folders, ignored names)."""
     drop = str(config.drop)
-    if (
-        path.startswith(drop) and path[len(drop) : len(drop) + 1] == "/"
-        and "/." not in path and "//" not in path and not path.endswith("/")
-    ):
+    inside = path.startswith(drop) and path[len(drop) : len(drop) + 1] == "/"
+    if inside and path[len(drop) + 1 :].split("/", 1)[0] in INTERNAL_NAMES:
+        return None  # naskahd's own folders: the holding folder sees two events per file filed
+    if inside and "/." not in path and "//" not in path and not path.endswith("/"):
         rel = path[len(drop) + 1 :]  # the common case, without relpath's normalising (it runs per event)
     else:
         try:

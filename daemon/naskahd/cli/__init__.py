@@ -55,9 +55,24 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name in (command,) if command in COMMANDS else COMMANDS:
         module = importlib.import_module(f"naskahd.cli.{name.replace('-', '_')}_cmd")
         module.register(sub)
+    seen: set[int] = set()
     for subparser in sub.choices.values():
-        _global_options(subparser, argparse.SUPPRESS)
+        _after_commands(subparser, seen)
     return parser
+
+
+def _after_commands(parser: argparse.ArgumentParser, seen: set[int]) -> None:
+    """The global options on ``parser`` and on every subcommand below it, however deep
+    (``naskahd report list --config X``, ``naskahd drive list --lang en``); an alias's
+    parser only once."""
+    if id(parser) in seen:
+        return
+    seen.add(id(parser))
+    _global_options(parser, argparse.SUPPRESS)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _after_commands(nested, seen)
 
 
 def _lang_from_argv(argv: Sequence[str]) -> str | None:

@@ -55,7 +55,24 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
     if have != SCHEMA_REVISION:
         raise RegisterError(_("the register is at schema revision {have}, this naskahd needs {want}: restart the daemon "
                               "(it brings the register up to date) and try again").format(have=have, want=SCHEMA_REVISION))
+    _finish_unfinished(sessions)
     return cfg, sessions
+
+
+def _finish_unfinished(sessions: Any) -> None:
+    """Reports a stopped command left without their hash are finished by the next report
+    command (report/unfinished.py); one that cannot write the register leaves them to the next."""
+    from sqlalchemy.exc import OperationalError
+
+    from naskahd.report.registry import finish_unfinished
+
+    try:
+        done = finish_unfinished(sessions)
+    except (OperationalError, OSError):
+        return
+    for report_id in done:
+        print(_("naskahd: report {id} was left unfinished by a report command that was stopped; it is registered now "
+                "('naskahd report show {id}' renders it)").format(id=report_id), file=sys.stderr)
 
 
 def _write(path: str | None, default: str, content: bytes) -> str:

@@ -33,8 +33,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for a in (move, seen):
         a.add_argument("--by", metavar="NAME", default=None, help=_("who does it (default: the login name, as cli:NAME)"))
         a.add_argument("--json", action="store_true", help=_("machine-readable output"))
-        a.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        a.add_argument("--lang", metavar="LANG", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     move.set_defaults(func=run_move)
     seen.set_defaults(func=run_seen)
 

@@ -30,8 +30,6 @@ from naskahd.config import Config
 from naskahd.register import DocumentState
 from naskahd.settle import Signature
 
-PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-
 
 def move_aside(source: Path, folder: Path, name: str) -> str:
     """Rename ``source`` into ``folder`` under ``name`` or a numbered variant; never overwrite.
@@ -89,16 +87,21 @@ class Release:
         ``signature``. OSError when it cannot be renamed (permissions, read-only)."""
         origin = self.config.drop / relpath
         held = self.held_path(relpath)
-        durable.makedirs(held.parent, mode=0o700)
         try:
             durable.rename_noreplace(origin, held)
         except FileNotFoundError:
-            return Released(gone=True)
-        fd = os.open(held, PATH_FLAGS)
-        try:
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
+            # The source is gone, or the holding folder's subfolder is not there yet: that
+            # one is made (durably) only when missing, not looked for at every claim.
+            if held.parent.is_dir():
+                return Released(gone=True)
+            durable.makedirs(held.parent, mode=0o700)
+            try:
+                durable.rename_noreplace(origin, held)
+            except FileNotFoundError:
+                return Released(gone=True)
+        # Nobody else writes in the holding folder: what is there now is what was renamed.
+        # lstat: the entry itself, never a symlink's target (as an O_PATH|O_NOFOLLOW fstat).
+        st = os.lstat(held)
         if same_file(st, signature):
             return Claimed(held, origin)
         return self.put_back(held, origin)
@@ -156,8 +159,5 @@ class Release:
 
     def folders(self, relpaths: list[str]) -> set[Path]:
         """The folders whose entries ``remove``/``move`` changed for ``relpaths``, to fsync."""
-        found: set[Path] = set()
-        for rel in relpaths:
-            found.add((self.config.drop / rel).parent)
-            found.add(self.held_path(rel).parent)
-        return found
+        parents = {os.path.dirname(rel) for rel in relpaths}  # a Path per folder, not per file
+        return {self.config.drop / p for p in parents} | {self.config.hold_dir / p for p in parents}

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from naskahd.categories import EXEMPT
@@ -142,3 +142,22 @@ def matching(word: str, fields: str = "anop") -> Any:
     if fields != "anop":
         query = query.where(LetterWord.field.in_(list(fields)))
     return query
+
+
+def contains(word: str, fields: str = "anop") -> Any:
+    """``EXISTS`` a word beginning with ``word`` for the outer query's document: checked
+    per candidate through ``ix_letter_words_document_id`` (a document has a few dozen
+    words), instead of gathering every document that has it."""
+    Document, _l, _i, LetterWord = _tables()
+    query = select(LetterWord.document_id).where(LetterWord.document_id == Document.id, LetterWord.word >= word,
+                                                 LetterWord.word < word + END)
+    if fields != "anop":
+        query = query.where(LetterWord.field.in_(list(fields)))
+    return query.exists()
+
+
+def estimate(session: Session, word: str, fields: str = "anop", cap: int = 2000) -> int:
+    """How many index entries begin with ``word``, counted up to ``cap`` (a bounded range
+    scan): which word of a search is the rarest."""
+    inner = matching(word, fields).limit(cap).subquery()
+    return int(session.scalar(select(func.count()).select_from(inner)) or 0)

@@ -76,6 +76,13 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
+def lock_path(url: str, name: str) -> Path | None:
+    """A lock file beside an SQLite register (``register.sqlite3.<name>.lock``), for what the
+    commands that write it must know of each other; None for a server database."""
+    path = _sqlite_path(url)
+    return None if path is None else path.with_name(f"{path.name}.{name}.lock")
+
+
 def space_problem(url: str) -> str | None:
     """Why the register must not be opened now because its disk is full, or None.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from naskahd.register.models import Base, UTCDateTime
@@ -43,9 +43,12 @@ class LetterWord(Base):
     agenda number's."""
 
     __tablename__ = "letter_words"
+    # A document's words, for checking a candidate (letters/index.py ``contains``) and
+    # re-indexing a document, from the index alone.
+    __table_args__ = (Index("ix_letter_words_document_id_word", "document_id", "word"),)
 
     word: Mapped[str] = mapped_column(String(32), primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True, index=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), primary_key=True)
     field: Mapped[str] = mapped_column(String(1), primary_key=True)  # a agenda, n name, o nomor, p perihal
 
 

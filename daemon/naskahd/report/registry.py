@@ -21,7 +21,7 @@ from naskahd import audit
 from naskahd.errors import NaskahdError, UsageError
 from naskahd.i18n import _
 from naskahd.register.records import Report
-from naskahd.report import data
+from naskahd.report import data, unfinished
 from naskahd.report.period import Period, from_label
 
 FORMATS = ("pdf", "csv", "json")
@@ -89,27 +89,54 @@ def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str
         snapshot = _collect(s, cfg, period)
         head = audit.head(s)
     blob, digest = data.pack(snapshot)
-    with sessions.begin() as s:
-        row = Report(kind=period.kind, period_start=period.start.isoformat(), period_end=period.end.isoformat(),
-                     format=fmt, lang=lang, sha256="", data_sha256=digest, snapshot=blob,
-                     audit_seq=head.seq, audit_sha256=head.sha256, created_at=now or _now())
-        s.add(row)
-    try:
-        content = render(row, snapshot=snapshot)
-        row.sha256 = hashlib.sha256(content).hexdigest()
-        if deliver is not None:
-            deliver(row, content)
-    except BaseException:
+    with unfinished.making(sessions):  # until its hash is recorded (report/unfinished.py)
         with sessions.begin() as s:
-            s.delete(s.get(Report, row.id))
-        raise
+            row = Report(kind=period.kind, period_start=period.start.isoformat(), period_end=period.end.isoformat(),
+                         format=fmt, lang=lang, sha256="", data_sha256=digest, snapshot=blob,
+                         audit_seq=head.seq, audit_sha256=head.sha256, created_at=now or _now())
+            s.add(row)
+        try:
+            content = render(row, snapshot=snapshot)
+            row.sha256 = hashlib.sha256(content).hexdigest()
+            if deliver is not None:
+                deliver(row, content)
+        except BaseException:
+            with sessions.begin() as s:
+                s.delete(s.get(Report, row.id))
+            raise
+        _registered(sessions, row, len(snapshot["documents"]), actor=actor)
+    return row, content
+
+
+def _registered(sessions: sessionmaker[Session], row: Report, documents: int, actor: str | None = None,
+                **more: Any) -> None:
+    """Record the hash of ``row``'s file: from now on it is a registered report."""
     with sessions.begin() as s:
         stored = s.get(Report, row.id)
         assert stored is not None
         stored.sha256 = row.sha256
-        audit.record(s, "report.generated", actor=actor or audit.cli_actor(), report_id=row.id, period=period.label, format=fmt,
-                     sha256=row.sha256, data_sha256=row.data_sha256, documents=len(snapshot["documents"]))
-    return row, content
+        audit.record(s, "report.generated", actor=actor or audit.cli_actor(), report_id=row.id, period=period_of(row).label,
+                     format=row.format, sha256=row.sha256, data_sha256=row.data_sha256, documents=documents, **more)
+
+
+def finish_unfinished(sessions: sessionmaker[Session]) -> list[int]:
+    """Finish the reports whose command was stopped before it recorded their hash (killed,
+    a power cut): rendered again from their snapshot, the hash recorded, ``report.generated``
+    in the audit trail (``finished_later``). Their numbers are never given again. Nothing is
+    done while another command is making a report (report/unfinished.py). Returns their ids."""
+    done: list[int] = []
+    with unfinished.alone(sessions) as alone:
+        if not alone:
+            return done
+        with sessions() as s:
+            rows = list(s.scalars(select(Report).where(Report.sha256 == "").order_by(Report.id)))
+            s.expunge_all()
+        for row in rows:
+            snapshot = snapshot_of(row)
+            row.sha256 = hashlib.sha256(render(row, snapshot=snapshot)).hexdigest()
+            _registered(sessions, row, len(snapshot["documents"]), finished_later=True)
+            done.append(row.id)
+    return done
 
 
 def get(session: Session, report_id: int) -> Report:

@@ -43,13 +43,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_letter_words_document_id_documents')),
     sa.PrimaryKeyConstraint('word', 'document_id', 'field', name=op.f('pk_letter_words'))
     )
-    op.create_index(op.f('ix_letter_words_document_id'), 'letter_words', ['document_id'], unique=False)
     op.create_table('letter_index',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('last_document_id', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_letter_index'))
     )
     _index_documents()
+    # After the bulk insert: one sort instead of an index kept up row by row.
+    op.create_index('ix_letter_words_document_id_word', 'letter_words', ['document_id', 'word'], unique=False)
     # Plain ADD COLUMNs (nullable, no default): no table rewrite on SQLite or PostgreSQL.
     op.add_column('duplicates', sa.Column('seen_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('duplicates', sa.Column('seen_by', sa.Text(), nullable=True))
@@ -116,7 +117,7 @@ def downgrade() -> None:
         batch_op.drop_column('seen_by')
         batch_op.drop_column('seen_at')
     op.drop_table('letter_index')
-    op.drop_index(op.f('ix_letter_words_document_id'), table_name='letter_words')
+    op.drop_index('ix_letter_words_document_id_word', table_name='letter_words')
     op.drop_table('letter_words')
     op.drop_index('ix_documents_category_received_at', table_name='documents')
     op.drop_index(op.f('ix_letter_details_sifat'), table_name='letter_details')

@@ -239,3 +239,17 @@ def test_no_response_ever_holds_an_exempt_letters_name_or_subject(place) -> None
     # Searching for words of its subject does not find it either (nothing to tell it by).
     assert responses[f"/register.json?perihal={MARKER[-5:]}"].json()["total"] == 0
     assert responses["/register.json?category=exempt"].json()["total"] == 1
+
+
+def test_indonesian_by_default_english_when_chosen(place) -> None:
+    _o, web = place
+    c = web.login("viewer")
+    assert "Dasbor" in c.get("/").text and '<html lang="id">' in c.get("/").text
+    r = c.get("/lang/en?next=/register")
+    assert r.status_code == 303 and r.headers["location"] == "/register"
+    assert "naskahd_lang=en" in r.headers["set-cookie"] and "SameSite=strict" in r.headers["set-cookie"]
+    page = c.get("/register").text
+    assert "Register of documents" in page and '<html lang="en">' in page
+    assert c.get("/lang/en?next=//evil.example/").headers["location"] == "/"  # never off this site
+    c.get("/lang/id")
+    assert "Daftar naskah" in c.get("/register").text

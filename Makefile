@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test deps catalogs clean install uninstall
+.PHONY: run test deps catalogs clean install uninstall screenshots
 
 # -- install like a system package: `make install [DESTDIR=...] [PREFIX=/usr/local]` ---------
 # naskahd in its own venv under PREFIX/lib/naskahd, `naskahd` on PATH (PREFIX/bin), the units,
@@ -53,6 +53,11 @@ test: deps $(VENV)/.test-ready
 catalogs: $(VENV)/.test-ready
 	$(PY) scripts/update-catalogs
 
+# The web page's screenshots in docs/ (web-dashboard.png, web-register.png), taken by the
+# browser test with Debian's chromium against the real daemon and web process.
+screenshots: deps $(VENV)/.test-ready
+	NASKAHD_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/test_web_browser.py -k dashboard
+
 clean:
 	rm -rf $(VENV) build *.egg-info
 
@@ -66,6 +71,8 @@ install:
 	ln -sfn "$$(realpath -m --relative-to="$(BINDIR)" "$(LIBDIR)/bin/naskahd")" "$(DESTDIR)$(BINDIR)/naskahd"
 	sed "s|/usr/local/bin/naskahd|$(BINDIR)/naskahd|g; s|/etc/naskahd/|$(SYSCONFDIR)/naskahd/|g" systemd/naskahd.service > "$(DESTDIR)$(UNITDIR)/naskahd.service"
 	chmod 0644 "$(DESTDIR)$(UNITDIR)/naskahd.service"
+	sed "s|/usr/local/bin/naskahd|$(BINDIR)/naskahd|g; s|/etc/naskahd/|$(SYSCONFDIR)/naskahd/|g" systemd/naskahd-web.service > "$(DESTDIR)$(UNITDIR)/naskahd-web.service"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/naskahd-web.service"
 	install -m 0644 systemd/naskahd.sysusers "$(DESTDIR)$(SYSUSERSDIR)/naskahd.conf"
 	install -m 0644 systemd/naskahd.tmpfiles "$(DESTDIR)$(TMPFILESDIR)/naskahd.conf"
 	LANG=C.UTF-8 "$(DESTDIR)$(LIBDIR)/bin/python" scripts/manpage > "$(DESTDIR)$(MANDIR)/man8/naskahd.8"
@@ -74,11 +81,11 @@ install:
 	  target="$(DESTDIR)$${pair%%:*}"; source="$${pair#*:}"; install -d "$$(dirname "$$target")"; \
 	  if [ -e "$$target" ]; then echo "install: keeping the existing $$target"; else install -m 0644 "$$source" "$$target"; fi; \
 	done
-	@echo "installed; as root: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now naskahd"
+	@echo "installed; as root: systemd-sysusers; systemd-tmpfiles --create; systemctl daemon-reload; systemctl enable --now naskahd (and naskahd-web for the web page)"
 
 uninstall:
 	rm -rf "$(DESTDIR)$(LIBDIR)"
-	rm -f "$(DESTDIR)$(BINDIR)/naskahd" "$(DESTDIR)$(UNITDIR)/naskahd.service" "$(DESTDIR)$(SYSUSERSDIR)/naskahd.conf" \
+	rm -f "$(DESTDIR)$(BINDIR)/naskahd" "$(DESTDIR)$(UNITDIR)/naskahd.service" "$(DESTDIR)$(UNITDIR)/naskahd-web.service" "$(DESTDIR)$(SYSUSERSDIR)/naskahd.conf" \
 	  "$(DESTDIR)$(TMPFILESDIR)/naskahd.conf" "$(DESTDIR)$(MANDIR)/man8/naskahd.8"
 	# Configuration: removed only if unchanged from the sample; the data is never touched.
 	for pair in $(INSTALLED_CONFIGS); do \

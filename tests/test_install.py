@@ -15,6 +15,7 @@ from conftest import ROOT, require_tool
 
 pytestmark = [pytest.mark.system]
 UNIT = ROOT / "systemd" / "naskahd.service"
+UNITS = ["naskahd.service", "naskahd-web.service"]  # the filing service and the web page (issue 21)
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +27,23 @@ def destdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
-def test_security_exposure_is_at_most_1_5() -> None:
+@pytest.mark.parametrize("name", UNITS)
+def test_security_exposure_is_at_most_1_5(name: str) -> None:
     tool = require_tool("systemd-analyze")
-    out = subprocess.run([tool, "security", "--offline=true", "--no-pager", str(UNIT)], capture_output=True, text=True)
-    match = re.search(r"Overall exposure level for naskahd\.service: ([0-9.]+)", out.stdout)
+    unit = ROOT / "systemd" / name
+    out = subprocess.run([tool, "security", "--offline=true", "--no-pager", str(unit)], capture_output=True, text=True)
+    match = re.search(rf"Overall exposure level for {re.escape(name)}: ([0-9.]+)", out.stdout)
     assert match, out.stdout[-2000:] + out.stderr
     assert float(match.group(1)) <= 1.5, out.stdout
     # The threshold option fails the command itself above 1.5 (systemd ≥ 250).
-    strict = subprocess.run([tool, "security", "--offline=true", "--threshold=15", str(UNIT)], capture_output=True, text=True)
+    strict = subprocess.run([tool, "security", "--offline=true", "--threshold=15", str(unit)], capture_output=True, text=True)
     assert strict.returncode == 0, strict.stdout[-2000:]
 
 
 def test_the_installed_tree(destdir: Path) -> None:
     expected = [
         "usr/local/bin/naskahd", "usr/local/lib/naskahd/bin/python", "usr/local/lib/systemd/system/naskahd.service",
+        "usr/local/lib/systemd/system/naskahd-web.service",
         "usr/local/lib/sysusers.d/naskahd.conf", "usr/local/lib/tmpfiles.d/naskahd.conf",
         "usr/local/share/man/man8/naskahd.8", "etc/naskahd/naskahd.toml", "etc/samba/naskahd.conf",
     ]
@@ -51,6 +55,8 @@ def test_the_installed_tree(destdir: Path) -> None:
     assert os.readlink(destdir / "usr/local/bin/naskahd") == "../lib/naskahd/bin/naskahd"
     unit = (destdir / "usr/local/lib/systemd/system/naskahd.service").read_text()
     assert "ExecStart=/usr/local/bin/naskahd --config /etc/naskahd/naskahd.toml run" in unit
+    web = (destdir / "usr/local/lib/systemd/system/naskahd-web.service").read_text()
+    assert "ExecStart=/usr/local/bin/naskahd --config /etc/naskahd/naskahd.toml web" in web
     assert (destdir / "etc/naskahd/naskahd.toml").read_bytes() == (ROOT / "etc/naskahd.toml").read_bytes()
 
 
@@ -73,11 +79,12 @@ def test_the_man_page_renders(destdir: Path) -> None:
         assert text in out.stdout, text
 
 
-def test_systemd_analyze_verify_is_clean(destdir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", UNITS)
+def test_systemd_analyze_verify_is_clean(destdir: Path, tmp_path: Path, name: str) -> None:
     tool = require_tool("systemd-analyze")
-    unit = (destdir / "usr/local/lib/systemd/system/naskahd.service").read_text()
+    unit = (destdir / "usr/local/lib/systemd/system" / name).read_text()
     # verify checks that ExecStart= exists and that Documentation=man:naskahd(8) is found.
-    checked = tmp_path / "naskahd.service"
+    checked = tmp_path / name
     checked.write_text(unit.replace("/usr/local/bin/naskahd", str(destdir / "usr/local/bin/naskahd")))
     out = subprocess.run([tool, "verify", str(checked)], capture_output=True, text=True,
                          env={**os.environ, "MANPATH": str(destdir / "usr/local/share/man")})
@@ -99,6 +106,7 @@ def test_install_keeps_an_edited_configuration_and_uninstall_keeps_data(destdir:
     assert out.returncode == 0, out.stderr
     assert not (dest / "usr/local/lib/naskahd").exists() and not (dest / "usr/local/bin/naskahd").is_symlink()
     assert not (dest / "usr/local/lib/systemd/system/naskahd.service").exists()
+    assert not (dest / "usr/local/lib/systemd/system/naskahd-web.service").exists()
     assert not (dest / "etc/samba/naskahd.conf").exists()  # unchanged from the sample: removed
     assert (dest / "etc/naskahd/naskahd.toml").read_text() == "# the office's own\n"  # edited: kept
     assert (dest / "srv/naskahd/archive/letter.pdf").read_bytes() == b"data"

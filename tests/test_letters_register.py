@@ -47,7 +47,7 @@ def test_a_register_of_revision_0004_is_upgraded_in_place(tmp_path: Path) -> Non
     assert current_revision(make_engine(url)) == "0004"
     out = run(cfg, "annotate", "0001/M/2026", "--perihal", "Undangan rapat", "--json")
     assert out.returncode == 0, out.stderr
-    assert current_revision(make_engine(url)) == SCHEMA_REVISION == "0005"
+    assert current_revision(make_engine(url)) == SCHEMA_REVISION  # 0005 and, with the web accounts, 0006
     names = inspect(make_engine(url))
     assert "letter_details" in names.get_table_names()
     assert {"seen_at", "seen_by"} <= {c["name"] for c in names.get_columns("duplicates")}
@@ -63,8 +63,21 @@ def test_a_register_of_revision_0004_is_upgraded_in_place(tmp_path: Path) -> Non
     from naskahd import audit
     from naskahd.register import open_register
 
+    from sqlalchemy import select
+
+    from naskahd.letters import index, search
+    from naskahd.register import Document, LetterWord
+
     with open_register(url, create=False)() as s:
         assert audit.verify_chain(s).ok
+        # The documents already registered are in the search index, an exempt one by its number only.
+        assert index.watermark(s) == 3
+        exempt = s.scalars(select(Document.id).where(Document.agenda == "0001/D/2026")).one()
+        assert set(s.execute(select(LetterWord.word, LetterWord.field).where(LetterWord.document_id == exempt))) == {
+            ("0001", "a"), ("1", "a")}
+        found = {w: [i["agenda"] for i in search.search(s, search.Query(text=w)).items] for w in ("balasan", "undangan")}
+        assert found == {"balasan": ["0001/K/2026"], "undangan": ["0001/M/2026"]}
+        assert search.search(s, search.Query(text="rencana")).total == 0  # the exempt letter's name was sealed
     listed = json.loads(run(cfg, "list", "--json").stdout)
     assert [d["agenda"] for d in listed] == ["0001/M/2026", "0001/K/2026", "0001/D/2026"]
     review = json.loads(run(cfg, "review", "--json").stdout)
@@ -116,3 +129,18 @@ def test_refusals_name_the_problem_in_indonesian_and_change_nothing(tmp_path: Pa
     exempt = run(cfg, "annotate", "0001/D/2026", "--sifat", "segera", "--tanggal", "2026-11-29", "--json")
     assert exempt.returncode == 0, exempt.stderr
     assert json.loads(exempt.stdout)["details"]["sifat"] == "segera" and MARKER not in exempt.stdout
+
+
+def test_migration_0005_builds_what_the_models_say(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from naskahd.register import Base, open_register
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    open_register(url)
+    with make_engine(url).connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    ours = ("letter_details", "letter_words", "letter_index", "seen_at", "seen_by", "ix_audit_events_agenda", "'agenda'",
+            "ix_documents_category_received_at")
+    assert [d for d in diffs if any(name in repr(d) for name in ours)] == []

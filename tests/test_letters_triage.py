@@ -15,7 +15,7 @@ import pytest
 from naskahd import audit, config
 from naskahd.errors import LetterError
 from naskahd.filing.keys import ExemptKeys
-from naskahd.letters import triage
+from naskahd.letters import index, search, triage
 from naskahd.register import open_register
 
 from conftest import Daemon, naskahd_cmd, require_tool, wait_until, write_config
@@ -63,6 +63,9 @@ def test_review_items_are_moved_into_a_category_and_filed_by_the_running_daemon(
     assert not (d.drop / "tinjau" / "lain.pdf").exists() and not (d.drop / "keluar" / "lain.pdf").exists()
     (doc,) = d.documents()
     assert doc["original_name"] == "lain.pdf" and doc["category"] == "outbound"
+    with open_register(cfg.database_url, create=False)() as s:  # filing indexed it for the register's search
+        assert index.watermark(s) == 1
+        assert [i["agenda"] for i in search.search(s, search.Query(text="lain")).items] == [doc["agenda"]]
     with pytest.raises(LetterError, match="no longer"):
         triage.move(cfg, ordinary["id"], "keluar", by="Operator")
 

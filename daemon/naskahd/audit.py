@@ -53,6 +53,8 @@ EVENTS = (
     "document.filed", "document.duplicate", "document.review", "document.encrypted",
     "drive.synced", "drive.verified", "drive.refused",
     "report.generated", "report.reviewed", "report.validated",
+    "user.added", "user.password_changed", "user.removed",
+    "web.login", "web.login_failed", "web.logout",
     "letter.annotated", "review.moved", "duplicate.seen",
 )
 

@@ -70,6 +70,11 @@ class Config:
     embedded: bool = False
     backup_max_age_days: float = 7.0  # status: a problem when the newest verified backup is older
     eject_after_sync: bool = False  # udisksctl unmount + power-off after a verified sync
+    # [web] (issue 21): where `naskahd web` listens; a non-loopback address needs HTTPS.
+    web_listen: str = "127.0.0.1:8080"
+    web_certificate: Path | None = None  # the office's own certificate (PEM); else the state folder's
+    web_key: Path | None = None
+    web_idle_minutes: float = 30.0
     sifat: tuple[str, ...] = SIFAT  # issue 21: the choices of a letter's sifat, in order
     # The recipients as the age module parsed them, or the reason none are usable.
     recipient_problem: str | None = field(default=None, compare=False)
@@ -270,6 +275,17 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
     drives = _Reader(source, "drives", top.take("drives", dict, {}))
     eject = drives.take("eject_after_sync", bool, False)
     drives.finish()
+    web = _Reader(source, "web", top.take("web", dict, {}))
+    web_listen = web.take("listen", str, "127.0.0.1:8080")
+    if _listen_problem(web_listen):
+        web.fail("web.listen", web_listen, _listen_problem(web_listen))
+    web_cert = web.take("certificate", str, "")
+    web_key = web.take("key", str, "")
+    if bool(web_cert) != bool(web_key):
+        web.fail("web.key" if web_cert else "web.certificate", web_key or web_cert,
+                 _("give both [web] certificate and key, or neither (then the state folder's own is used)"))
+    web_idle = _positive(web, "idle_minutes", 30.0)
+    web.finish()
 
     letters = _Reader(source, "letters", top.take("letters", dict, {}))
     sifat = letters.take_str_list("sifat", SIFAT)
@@ -285,6 +301,8 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
         office_name=office_name, office_place=office_place, timezone=tz, watch_mode=mode, settle_seconds=settle,
         incomplete_after_seconds=incomplete_after, rescan_seconds=rescan, content_check=content_check, ignore=ignore,
         rules=rules, recipients=recipients, embedded=embedded, backup_max_age_days=max_age, eject_after_sync=eject,
+        web_listen=web_listen, web_certificate=base / web_cert if web_cert else None,
+        web_key=base / web_key if web_key else None, web_idle_minutes=web_idle,
         sifat=tuple(" ".join(v.split()) for v in sifat),
         recipient_problem=None if recipients else _(
             "no encryption recipient is configured ([encryption] recipients): exempt scans wait "
@@ -293,6 +311,31 @@ def parse(data: dict[str, Any], *, source: str, base: Path, embedded: bool = Fal
     )
 
 
+def split_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as (host, port); ValueError when it is not one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ValueError(text)
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen_problem(text: str) -> str | None:
+    try:
+        split_listen(text)
+    except ValueError:
+        return _("must be HOST:PORT, such as \"127.0.0.1:8080\" or \"192.168.1.10:8443\"")
+    return None
 def _check_sifat(r: _Reader, sifat: tuple[str, ...]) -> None:
     if not sifat:
         r.fail("letters.sifat", list(sifat), _("must list at least one choice, such as [\"biasa\", \"segera\", \"sangat segera\"]"))

@@ -15,8 +15,11 @@ than English that the catalog lacks is appended to that file (tests/test_i18n.py
 
 from __future__ import annotations
 
+import contextvars
 import gettext
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DOMAIN = "naskahd"
@@ -25,6 +28,30 @@ LANGUAGES = ("id", "en")
 
 _translation: gettext.NullTranslations = gettext.NullTranslations()
 _code = "en"
+# A language chosen for one piece of work (a web request, in its thread) instead of the
+# process's: ``with using("en"): ...`` (the web page serves each reader in their language).
+_override: contextvars.ContextVar[tuple[str, gettext.NullTranslations] | None] = contextvars.ContextVar(
+    "naskahd_language", default=None)
+_catalogs: dict[str, gettext.NullTranslations] = {}
+
+
+def _active() -> tuple[str, gettext.NullTranslations]:
+    return _override.get() or (_code, _translation)
+
+
+@contextmanager
+def using(lang: str) -> Iterator[str]:
+    """Translate into ``lang`` inside the block (this thread or task only)."""
+    code = normalize(lang)
+    if code not in LANGUAGES:
+        code = "en"
+    if code not in _catalogs:
+        _catalogs[code] = gettext.translation(DOMAIN, LOCALE_DIR, languages=[code], fallback=True)
+    token = _override.set((code, _catalogs[code]))
+    try:
+        yield code
+    finally:
+        _override.reset(token)
 
 
 def normalize(lang: str) -> str:
@@ -54,14 +81,15 @@ def setup(lang: str | None = None) -> str:
 
 
 def language() -> str:
-    return _code
+    return _active()[0]
 
 
 def _record_missing(message: str) -> None:
     path = os.environ.get("NASKAHD_I18N_MISSING")
-    if not path or _code == "en":
+    code, translation = _active()
+    if not path or code == "en":
         return
-    catalog = getattr(_translation, "_catalog", {})
+    catalog = getattr(translation, "_catalog", {})
     if message not in catalog and message:
         try:
             with open(path, "a", encoding="utf-8") as f:
@@ -71,9 +99,10 @@ def _record_missing(message: str) -> None:
 
 
 def _(message: str) -> str:
-    if _code != "en":
+    code, translation = _active()
+    if code != "en":
         _record_missing(message)
-    return _translation.gettext(message)
+    return translation.gettext(message)
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
@@ -82,11 +111,12 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    if _code != "en":
-        catalog = getattr(_translation, "_catalog", {})
+    code, translation = _active()
+    if code != "en":
+        catalog = getattr(translation, "_catalog", {})
         if (singular, 0) not in catalog:
             _record_missing(singular)
-    return _translation.ngettext(singular, plural, n)
+    return translation.ngettext(singular, plural, n)
 
 
 def _install_argparse() -> None:
@@ -100,4 +130,4 @@ def _install_argparse() -> None:
 def translate_if_known(text: str) -> str:
     """``text`` translated when it is a msgid of the catalog, else as it is (stored plain
     text from before reasons had codes, or a detail that is not a message)."""
-    return _translation.gettext(text)
+    return _active()[1].gettext(text)

@@ -17,7 +17,7 @@ from naskahd.errors import EXIT_ATTENTION, EXIT_USAGE, NaskahdError
 from naskahd.i18n import _
 
 COMMANDS = ("init", "run", "status", "list", "review", "duplicates", "keygen", "encrypt", "decrypt", "drive", "sync",
-            "verify", "restore", "log", "report", "annotate", "reload", "check-config")
+            "verify", "restore", "log", "report", "annotate", "reload", "check-config", "user", "web")
 
 
 def _language(value: str) -> str:

@@ -42,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             installation.initialise(cfg)
             make_tree(cfg)
+            made = _certificate(cfg)
         except OSError as exc:
             raise NaskahdError(_("cannot create the installation: {error}; nothing was left behind").format(
                 error=describe(exc))) from None
+        print(made)
         print(_("Initialised the folders of {config}: drop {drop}, archive {archive}, state {state}").format(
             config=cfg.source, drop=cfg.drop, archive=cfg.archive, state=cfg.state))
         return 0
@@ -67,13 +69,27 @@ def run(args: argparse.Namespace) -> int:
             durable.write_bytes(target, text.encode(), mode=0o644)
             installation.initialise(cfg)  # the roots, their markers, the register
             make_tree(cfg)
+            made = _certificate(cfg)
     except OSError as exc:
         raise NaskahdError(_("cannot create the installation: {error}; nothing was left behind").format(
             error=describe(exc))) from None
     print(_("Created {config}").format(config=target))
     print(_("Drop scans into {drop}/masuk (inbound), keluar (outbound) or dikecualikan (exempt).").format(drop=cfg.drop))
     print(_("Start the daemon with: {command}").format(command=command("--config", str(target), "run")))
+    print(made)
     return 0
+
+
+def _certificate(cfg: object) -> str:
+    """The web page's HTTPS certificate (issue 21), made in the state folder if missing."""
+    from naskahd.web import tls
+
+    cert, fingerprint, made = tls.ensure(cfg)
+    if made:
+        return _("Made the web page's HTTPS certificate {path} (SHA-256 fingerprint {fingerprint})").format(
+            path=cert, fingerprint=fingerprint)
+    return _("The web page's HTTPS certificate is {path} (SHA-256 fingerprint {fingerprint})").format(
+        path=cert, fingerprint=fingerprint or "?")
 
 
 def _check_root(root: Path) -> None:

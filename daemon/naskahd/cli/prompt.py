@@ -18,6 +18,11 @@ def _has_terminal() -> bool:
     return True
 
 
+def interactive() -> bool:
+    """Whether secrets are typed on a terminal (then asked twice), not piped in."""
+    return _has_terminal()
+
+
 def secret(prompt: str) -> str:
     """A line typed without echo on the terminal; without one, a line piped to standard
     input; a UsageError (exit 2) when there is neither."""

@@ -62,7 +62,9 @@ def _count_files(folder: Any) -> int:
         return 0
 
 
-def gather(cfg: Any) -> dict[str, Any]:
+def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
+    """What ``status`` says, as data. ``sessions``: an open register (the web page keeps
+    one), else it is opened here."""
     from sqlalchemy import func, select
 
     from naskahd import daemoninfo, installation, naming, state
@@ -78,11 +80,11 @@ def gather(cfg: Any) -> dict[str, Any]:
     last: dict[str, Any] | None = None
     reasons: dict[str, str] = {}
     disk_full = space_problem(cfg.database_url)
-    sessions = None
     if disk_full is not None:
+        sessions = None
         problems.append(disk_full)
         documents = {c: None for c in CATEGORIES}  # unknown: the register is not opened
-    else:
+    elif sessions is None:
         try:
             sessions = installation.open_checked(cfg, create=False)
         except (RegisterError, installation.RootError) as exc:

@@ -32,10 +32,12 @@ def drives(cfg: Config, sessions: sessionmaker[Session], live: dict[str, dict[st
     """One object per registered drive (the ``status --json`` ``drives`` list). ``live``: the
     daemon's view (state, problem) by drive name, from its heartbeat."""
     live = live or {}
-    found = present_mounts()
     out = []
     with sessions() as s:
-        for d in s.scalars(select(Drive).order_by(Drive.name)):
+        registered = list(s.scalars(select(Drive).order_by(Drive.name)))
+        # Looking at the mounts runs blkid/udev for each one: only when there is a drive to find.
+        found = present_mounts() if registered else {}
+        for d in registered:
             files, size = plan.pending(s, d.id)
             here = found.get(d.uuid.lower())
             info = live.get(d.name, {})

@@ -22,6 +22,7 @@ from naskahd.filing.items import Stored
 from naskahd.filing.keys import ExemptKeys
 from naskahd.errors import NaskahdError
 from naskahd.i18n import N_
+from naskahd.letters import index
 from naskahd.register import AgendaCounter, Document, DocumentState, format_agenda
 from naskahd.register.numbering import agenda_stem, allocate_numbers
 
@@ -82,6 +83,7 @@ class Entry:
                 for s, row in zip(new, rows, strict=True):
                     s.doc = docs[row["agenda"]]
                 audit.documents_filed(session, (s.doc for s in new))
+                index.catch_up(session)  # the register's search index (letters/index.py), in the same transaction
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
                     s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True

@@ -207,6 +207,7 @@ def annotate(sessions: sessionmaker[Session], cfg: Any, agenda: str, changes: Ma
     Nothing is written when nothing changes; a refusal changes nothing.
     """
     from naskahd import audit
+    from naskahd.letters import index
     from naskahd.register import LetterDetails
 
     who = check_by(by)
@@ -226,6 +227,9 @@ def annotate(sessions: sessionmaker[Session], cfg: Any, agenda: str, changes: Ma
             for name in changed:
                 setattr(row, name, getattr(after, name))
             row.updated_at, row.updated_by = when, who
+            if {"nomor", "perihal"} & set(changed):
+                s.flush()
+                index.refresh(s, doc.id)
             audit.record(s, "letter.annotated", actor=who, at=when, **audit_details(doc.agenda, doc.category, changed, after))
         return {"agenda": doc.agenda, "category": doc.category, "exempt": doc.category == EXEMPT,
                 "changed": changed, "details": after.as_dict(),

@@ -1,12 +1,14 @@
 """The register's search: documents newest first, filtered, one page at a time.
 
 Every item is a plain dict safe to send to a browser. An exempt letter appears with its
-agenda number, dates, sifat and state only: no name, no details, and its name and
-subject are never matched (they are not in the register in clear anyway; the query says
-so too, so that a detail stored by mistake could not be found through it).
+agenda number, dates, sifat and state only: no name, no details, and it is matched by its
+agenda number only (the index holds no other word of it, so that even a detail stored by
+mistake could not be found through a search).
 
-Only portable SQL: ``ILIKE`` (SQLAlchemy renders ``lower(x) LIKE lower(y)`` on SQLite),
-ranges on indexed columns, and one COUNT per search.
+Words are looked up in the search index (letters/index.py: a word matches the words it
+begins, "rapat" finds "Rapat" and "rapat-rapat"); an agenda number written out is matched
+exactly. Only portable SQL: ranges on indexed columns, ``ILIKE`` for the few documents
+the index does not cover yet, and one COUNT per search.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
 from naskahd.errors import LetterError
 from naskahd.i18n import _
+from naskahd.letters import index
+from naskahd.letters.details import normalize_agenda
 from naskahd.register import Document, LetterDetails
 
 MAX_PER_PAGE = 200
@@ -114,36 +118,82 @@ def _contains(column: Any, text: str) -> ColumnElement[bool]:
     return column.ilike(_like(text), escape="\\")
 
 
-NOT_EXEMPT = Document.category != EXEMPT
+def _tokens(word: str) -> list[tuple[str, str]] | str:
+    """One word of the text search: an agenda number written out (``0012/M/2026``, matched
+    exactly), or the index words it stands for (``UND/XI``: ``und`` and ``xi``, each in any
+    field)."""
+    try:
+        return normalize_agenda(word) if "/" in word or "-" in word else [(t, "anop") for t in index.words(word)]
+    except LetterError:
+        return [(t, "anop") for t in index.words(word)]
 
 
-def conditions(query: Query, tz: Any = OFFICE_TZ) -> tuple[list[ColumnElement[bool]], bool]:
+def conditions(query: Query, tz: Any = OFFICE_TZ, tail: index.Tail | None = None,
+               session: Session | None = None) -> tuple[list[ColumnElement[bool]], bool]:
     """The WHERE conditions of ``query``, and whether they need the details table."""
-    where: list[ColumnElement[bool]] = []
-    details = False
-    for word in query.text.split()[:MAX_WORDS]:
-        where.append(or_(_contains(Document.agenda, word),
-                         and_(NOT_EXEMPT, or_(_contains(Document.original_name, word), _contains(LetterDetails.nomor, word),
-                                              _contains(LetterDetails.perihal, word)))))
-        details = True
-    if query.agenda:
-        where.append(_contains(Document.agenda, query.agenda.strip()))
-    if query.category:
-        where.append(Document.category == category_of(query.category))
-    if query.date_from is not None:
-        where.append(Document.received_at >= _start_of(query.date_from, tz))
-    if query.date_to is not None:
-        where.append(Document.received_at < _start_of(query.date_to + dt.timedelta(days=1), tz))
-    if query.nomor:
-        where.append(and_(NOT_EXEMPT, _contains(LetterDetails.nomor, query.nomor.strip())))
-        details = True
-    if query.perihal:
-        where.append(and_(NOT_EXEMPT, _contains(LetterDetails.perihal, query.perihal.strip())))
-        details = True
-    if query.sifat:
-        where.append(func.lower(LetterDetails.sifat) == " ".join(query.sifat.split()).lower())
-        details = True
+    where, _page, details = _plan(query, tz, tail, session)
     return where, details
+
+
+COMMON = 2000  # index entries: a word this common is cheaper to find by walking the newest documents
+
+
+def _plan(query: Query, tz: Any, tail: index.Tail | None,
+          session: Session | None) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]], bool]:
+    """The conditions for counting, those for fetching a page, and whether they need the
+    details table.
+
+    ``tail``: the documents the search index does not cover yet. Every index word must
+    match: the rarest (``index.estimate``, with ``session``) picks the candidates, the
+    others are checked per candidate (``index.contains``), so that a common word costs
+    nothing more than the rare one it is searched with. When even the rarest is common,
+    a page is fetched by walking the documents newest first and checking each
+    (``documents.id + 0`` keeps the planner off the candidates' list), which stops after
+    a page of matches instead of sorting them all.
+    """
+    tail = tail or index.Tail()
+    where: list[ColumnElement[bool]] = []
+    page: list[ColumnElement[bool]] = []
+    details = False
+    tokens: list[tuple[str, str]] = []
+    for word in query.text.split()[:MAX_WORDS]:
+        found = _tokens(word)
+        if isinstance(found, str):
+            where.append(Document.agenda == found)
+            page.append(where[-1])
+        else:
+            tokens += found
+    for text, field in ((query.nomor, "o"), (query.perihal, "p")):
+        tokens += [(t, field) for t in index.words(text)]
+    tokens = list(dict.fromkeys(tokens))[:MAX_WORDS]
+    counts = {t: index.estimate(session, *t, cap=COMMON) for t in tokens} if session is not None else {}
+    tokens.sort(key=lambda t: (counts.get(t, 0), -len(t[0])))
+    for k, (token, fields) in enumerate(tokens):
+        extra = tail.ids(token, fields)
+        if k == 0:
+            candidates = Document.id.in_(index.matching(token, fields))
+            walked = (Document.id + 0).in_(index.matching(token, fields)) if counts.get((token, fields), 0) >= COMMON else candidates
+            where.append(or_(candidates, Document.id.in_(extra)) if extra else candidates)
+            page.append(or_(walked, Document.id.in_(extra)) if extra else walked)
+            continue
+        condition = index.contains(token, fields)
+        where.append(or_(condition, Document.id.in_(extra)) if extra else condition)
+        page.append(where[-1])
+    rest: list[ColumnElement[bool]] = []
+    if query.agenda:
+        rest.append(_contains(Document.agenda, query.agenda.strip()))
+    if query.category:
+        rest.append(Document.category == category_of(query.category))
+    if query.date_from is not None:
+        rest.append(Document.received_at >= _start_of(query.date_from, tz))
+    if query.date_to is not None:
+        rest.append(Document.received_at < _start_of(query.date_to + dt.timedelta(days=1), tz))
+    if query.sifat:
+        # The configured spelling is stored; a few spellings of it keep the index usable.
+        sifat = " ".join(query.sifat.split())
+        rest.append(LetterDetails.sifat.in_(sorted({sifat, sifat.lower(), sifat.capitalize(), sifat.title(), sifat.upper()})))
+        details = True
+    return where + rest, page + rest, details
 
 
 def _start_of(day: dt.date, tz: Any) -> dt.datetime:
@@ -176,6 +226,19 @@ def _joined(statement: Select[Any]) -> Select[Any]:
     return statement.outerjoin(LetterDetails, LetterDetails.document_id == Document.id)
 
 
+def _single_word(query: Query) -> tuple[str, str] | None:
+    """The one index word ``query`` is made of, if that is all it is."""
+    found: list[tuple[str, str]] = []
+    for word in query.text.split():
+        tokens = _tokens(word)
+        if isinstance(tokens, str):
+            return None
+        found += tokens
+    found += [(t, "o") for t in index.words(query.nomor)] + [(t, "p") for t in index.words(query.perihal)]
+    unique = list(dict.fromkeys(found))
+    return unique[0] if len(unique) == 1 and not (query.category or query.date_from or query.date_to or query.sifat) else None
+
+
 def search(session: Session, query: Query, tz: Any = OFFICE_TZ) -> Page:
     """One page of the documents matching ``query``, newest first (received time, then id).
 
@@ -184,15 +247,26 @@ def search(session: Session, query: Query, tz: Any = OFFICE_TZ) -> Page:
     """
     per_page = max(1, min(int(query.per_page), MAX_PER_PAGE))
     page = max(1, int(query.page))
-    where, needs_details = conditions(query, tz)
+    words = query.text or query.nomor or query.perihal
+    tail = index.Tail(session) if words else index.Tail()
+    where, page_where, needs_details = _plan(query, tz, tail, session)
     count = select(func.count()).select_from(Document)
+    ids = select(Document.id).select_from(Document)
     if needs_details:
-        count = _joined(count)
-    total = session.execute(count.where(*where)).scalar_one()
-    rows = session.execute(
-        _joined(select(*_COLUMNS).select_from(Document)).where(*where)
-        .order_by(Document.received_at.desc(), Document.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).all()
+        count, ids = _joined(count), _joined(ids)
+    single = _single_word(query) if words and not query.agenda else None
+    if single is not None:
+        # One word and nothing else: its documents counted in the index alone (4x cheaper),
+        # and those the index does not cover yet (never in it: no double count).
+        inner = index.matching(*single).distinct().subquery()
+        total = session.execute(select(func.count()).select_from(inner)).scalar_one() + len(tail.ids(*single))
+    else:
+        total = session.execute(count.where(*where)).scalar_one()
+    # The page's ids first (sorting keys, not whole rows), then their rows.
+    newest = (Document.received_at.desc(), Document.id.desc())
+    wanted = list(session.scalars(ids.where(*page_where).order_by(*newest).limit(per_page).offset((page - 1) * per_page)))
+    rows = session.execute(_joined(select(*_COLUMNS).select_from(Document)).where(Document.id.in_(wanted))
+                           .order_by(*newest)).all() if wanted else []
     shown = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in asdict(query).items()}
     shown.update(page=page, per_page=per_page)
     return Page(items=[item(r, tz) for r in rows], total=total, page=page, per_page=per_page,

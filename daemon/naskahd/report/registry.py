@@ -76,11 +76,13 @@ def _collect(session: Session, cfg: Any, period: Period) -> dict[str, Any]:
 
 
 def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str, lang: str,
-             now: dt.datetime | None = None, deliver: Callable[[Report, bytes], object] | None = None) -> tuple[Report, bytes]:
+             now: dt.datetime | None = None, deliver: Callable[[Report, bytes], object] | None = None,
+             actor: str | None = None) -> tuple[Report, bytes]:
     """Make, render and register a report. The register's write lock is held only for two
     short transactions, never while the file is rendered (the daemon keeps filing).
     ``deliver(row, content)`` (writing the file) runs before the report is registered: if
-    it fails, the report is not registered."""
+    it fails, the report is not registered. ``actor``: who asked (the web page's user), by
+    default the command line's login name."""
     if fmt not in FORMATS:
         raise UsageError(_("unknown report format {value!r}: use pdf, csv or json").format(value=fmt))
     with sessions() as s:
@@ -102,17 +104,18 @@ def generate(sessions: sessionmaker[Session], cfg: Any, period: Period, fmt: str
             with sessions.begin() as s:
                 s.delete(s.get(Report, row.id))
             raise
-        _registered(sessions, row, len(snapshot["documents"]))
+        _registered(sessions, row, len(snapshot["documents"]), actor=actor)
     return row, content
 
 
-def _registered(sessions: sessionmaker[Session], row: Report, documents: int, **more: Any) -> None:
+def _registered(sessions: sessionmaker[Session], row: Report, documents: int, actor: str | None = None,
+                **more: Any) -> None:
     """Record the hash of ``row``'s file: from now on it is a registered report."""
     with sessions.begin() as s:
         stored = s.get(Report, row.id)
         assert stored is not None
         stored.sha256 = row.sha256
-        audit.record(s, "report.generated", actor=audit.cli_actor(), report_id=row.id, period=period_of(row).label,
+        audit.record(s, "report.generated", actor=actor or audit.cli_actor(), report_id=row.id, period=period_of(row).label,
                      format=row.format, sha256=row.sha256, data_sha256=row.data_sha256, documents=documents, **more)
 
 

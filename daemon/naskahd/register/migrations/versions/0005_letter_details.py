@@ -1,4 +1,5 @@
-"""letter details (agenda book fields), duplicates marked as seen, audit rows by agenda (issue 21)
+"""letter details (agenda book fields), the register's search index, duplicates marked as seen,
+audit rows by agenda (issue 21)
 
 Revision ID: 0005
 Revises: 0004
@@ -35,12 +36,51 @@ def upgrade() -> None:
     op.create_index(op.f('ix_letter_details_tanggal'), 'letter_details', ['tanggal'], unique=False)
     op.create_index(op.f('ix_letter_details_sifat'), 'letter_details', ['sifat'], unique=False)
     op.create_index('ix_documents_category_received_at', 'documents', ['category', 'received_at'], unique=False)
+    op.create_table('letter_words',
+    sa.Column('word', sa.String(length=32), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('field', sa.String(length=1), nullable=False),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_letter_words_document_id_documents')),
+    sa.PrimaryKeyConstraint('word', 'document_id', 'field', name=op.f('pk_letter_words'))
+    )
+    op.create_table('letter_index',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('last_document_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_letter_index'))
+    )
+    _index_documents()
+    # After the bulk insert: one sort instead of an index kept up row by row.
+    op.create_index('ix_letter_words_document_id_word', 'letter_words', ['document_id', 'word'], unique=False)
     # Plain ADD COLUMNs (nullable, no default): no table rewrite on SQLite or PostgreSQL.
     op.add_column('duplicates', sa.Column('seen_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('duplicates', sa.Column('seen_by', sa.Text(), nullable=True))
     op.add_column('audit_events', sa.Column('agenda', sa.String(length=32), nullable=True))
     _backfill_audit_agenda()
     op.create_index(op.f('ix_audit_events_agenda'), 'audit_events', ['agenda'], unique=False)
+
+
+def _index_documents() -> None:
+    """The search index of the documents already registered (their names: no details exist
+    yet), in batches. The words are made by the same function the search uses."""
+    from naskahd.letters.index import entries
+
+    bind = op.get_bind()
+    docs = sa.table('documents', sa.column('id', sa.Integer()), sa.column('category', sa.String()),
+                    sa.column('number', sa.Integer()), sa.column('original_name', sa.Text()))
+    words = sa.table('letter_words', sa.column('word', sa.String()), sa.column('document_id', sa.Integer()),
+                     sa.column('field', sa.String()))
+    last = 0
+    while True:
+        rows = bind.execute(sa.select(docs.c.id, docs.c.category, docs.c.number, docs.c.original_name)
+                            .where(docs.c.id > last).order_by(docs.c.id).limit(5000)).all()
+        if not rows:
+            break
+        values = [e for r in rows for e in entries(r.id, r.category, r.number, r.original_name, None, None)]
+        if values:
+            bind.execute(words.insert(), values)
+        last = rows[-1].id
+    op.bulk_insert(sa.table('letter_index', sa.column('id', sa.Integer()), sa.column('last_document_id', sa.Integer())),
+                   [{'id': 1, 'last_document_id': last}])
 
 
 def _backfill_audit_agenda() -> None:
@@ -76,6 +116,9 @@ def downgrade() -> None:
     with op.batch_alter_table('duplicates', schema=None) as batch_op:
         batch_op.drop_column('seen_by')
         batch_op.drop_column('seen_at')
+    op.drop_table('letter_index')
+    op.drop_index('ix_letter_words_document_id_word', table_name='letter_words')
+    op.drop_table('letter_words')
     op.drop_index('ix_documents_category_received_at', table_name='documents')
     op.drop_index(op.f('ix_letter_details_sifat'), table_name='letter_details')
     op.drop_index(op.f('ix_letter_details_tanggal'), table_name='letter_details')

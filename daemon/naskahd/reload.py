@@ -38,6 +38,9 @@ KEYS = {
     "rules": "rules", "recipients": "encryption.recipients",
     "office_place": "office.place", "backup_max_age_days": "backup.max_age_days",
     "eject_after_sync": "drives.eject_after_sync", "sifat": "letters.sifat",
+    # read by naskahd web (its own process); the daemon only names them when they change
+    "web_listen": "web.listen", "web_certificate": "web.certificate", "web_key": "web.key",
+    "web_idle_minutes": "web.idle_minutes",
 }
 RESTART_ONLY = ("drop", "archive", "state", "watch_mode")
 _NOT_SETTINGS = ("source", "embedded", "recipient_problem")

@@ -67,6 +67,9 @@ install:
 	"$(DESTDIR)$(LIBDIR)/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile $(PIP_ARGS) $(INSTALL_SPEC)
 	# The venv was made under DESTDIR: its scripts must name the final place.
 	[ -z "$(DESTDIR)" ] || grep -rlF "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(LIBDIR)/bin" | xargs -r sed -i "s|$(DESTDIR)$(LIBDIR)|$(LIBDIR)|g"
+	# Byte-compiled now, naming the final paths: the service's user cannot write __pycache__
+	# there, and without .pyc files every command compiled SQLAlchemy and naskahd anew (seconds).
+	"$(DESTDIR)$(LIBDIR)/bin/python" -m compileall -q -j 0 $(if $(DESTDIR),-s "$(DESTDIR)" -p /) "$(DESTDIR)$(LIBDIR)/lib" >/dev/null
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSUSERSDIR)" "$(DESTDIR)$(TMPFILESDIR)" "$(DESTDIR)$(MANDIR)/man8"
 	ln -sfn "$$(realpath -m --relative-to="$(BINDIR)" "$(LIBDIR)/bin/naskahd")" "$(DESTDIR)$(BINDIR)/naskahd"
 	sed "s|/usr/local/bin/naskahd|$(BINDIR)/naskahd|g; s|/etc/naskahd/|$(SYSCONFDIR)/naskahd/|g" systemd/naskahd.service > "$(DESTDIR)$(UNITDIR)/naskahd.service"

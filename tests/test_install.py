@@ -70,6 +70,21 @@ def test_the_installed_naskahd_runs(destdir: Path) -> None:
     assert out.stdout.startswith(str(destdir / "usr/local/lib/naskahd/lib/")), out  # its own copy, not the clone
 
 
+def test_the_installed_code_is_byte_compiled_for_its_final_place(destdir: Path) -> None:
+    """The service's user cannot write ``__pycache__`` under the installed tree: without .pyc
+    files made at install time every command compiled SQLAlchemy and naskahd again."""
+    import importlib.util
+    import marshal
+
+    lib = destdir / "usr/local/lib/naskahd/lib"
+    source = next(lib.glob("python3*/site-packages/naskahd/cli/__init__.py"))
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    assert cached.exists(), cached
+    code = marshal.loads(cached.read_bytes()[16:])
+    assert code.co_filename == "/" + str(source.relative_to(destdir)), code.co_filename
+    assert next(lib.glob("python3*/site-packages/sqlalchemy/__pycache__/*.pyc"), None) is not None
+
+
 def test_the_man_page_renders(destdir: Path) -> None:
     man = require_tool("man")
     out = subprocess.run([man, "-l", str(destdir / "usr/local/share/man/man8/naskahd.8")], capture_output=True, text=True,

@@ -37,7 +37,7 @@ KEYS = {
     "content_check": "watch.content_check", "ignore": "watch.ignore",
     "rules": "rules", "recipients": "encryption.recipients",
     "office_place": "office.place", "backup_max_age_days": "backup.max_age_days",
-    "eject_after_sync": "drives.eject_after_sync",
+    "eject_after_sync": "drives.eject_after_sync", "sifat": "letters.sifat",
 }
 RESTART_ONLY = ("drop", "archive", "state", "watch_mode")
 _NOT_SETTINGS = ("source", "embedded", "recipient_problem")

@@ -340,3 +340,137 @@ def test_the_static_corpus_each_kind_gets_its_outcome(corpus_daemon, tmp_path: P
     assert "Traceback" not in d.log_text()
     assert d.proc is not None and d.proc.poll() is None, "the daemon stopped"
     d._corpus_socket.close()  # type: ignore[attr-defined]
+
+
+# -- the moving corpus: files that change while the daemon looks at them ----------------------------------
+def temps(d: Daemon) -> list[Path]:
+    return [p for p in d.archive.rglob(".naskahd-tmp-*")]
+
+
+def when_copying(d: Daemon, timeout: float = 20) -> None:
+    """Return as soon as the daemon has started copying something into the archive."""
+    wait_until(lambda: temps(d), timeout, "a copy into the archive started", d)
+
+
+def write_slowly(path: Path, chunks: list[bytes], pause: float, keep_open: bool) -> None:
+    if keep_open:
+        with open(path, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+                f.flush()
+                time.sleep(pause)
+    else:
+        for chunk in chunks:
+            with open(path, "ab") as f:
+                f.write(chunk)
+            time.sleep(pause)
+
+
+def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: bool) -> None:
+    d = corpus_daemon(settle=1.0, incomplete_after=120, rescan=2)
+    expect: dict[str, bytes] = {}  # kind -> the content that must be registered exactly once
+    maybe: dict[str, bytes] = {}  # kind -> content that may be registered (at most once): replaced meanwhile
+
+    # A file growing for a minute (CI: 8 s), the writer holding it open; and one appended to
+    # by a writer that opens and closes it each time, with pauses shorter than settle.
+    seconds = 60 if long_run else 8
+    held = [os.urandom(64 * 1024) for _ in range(int(seconds / 0.3))]
+    appended = [os.urandom(32 * 1024) for _ in range(int(seconds / 0.3))]
+    writers = [
+        threading.Thread(target=write_slowly, args=(d.drop / "masuk" / "growing-open.pdf", held, 0.3, True)),
+        threading.Thread(target=write_slowly, args=(d.drop / "keluar" / "growing-appended.bin", appended, 0.3, False)),
+    ]
+    for w in writers:
+        w.start()
+    expect["a file growing for a minute (writer holds it open)"] = b"".join(held)
+    expect["a file growing for a minute (appended, closed each time)"] = b"".join(appended)
+
+    big = 96 * 1024 * 1024
+    # Replaced (another file renamed over its name) while it is being copied and hashed.
+    first, second = os.urandom(big), os.urandom(4000)
+    (d.drop / "masuk" / "replaced.pdf").write_bytes(first)
+    when_copying(d)
+    (d.drop / "masuk" / ".replacement").write_bytes(second)
+    os.rename(d.drop / "masuk" / ".replacement", d.drop / "masuk" / "replaced.pdf")
+    maybe["replaced while being hashed (the first)"] = first
+    expect["replaced while being hashed (the replacement)"] = second
+    d.wait_event("document.registered", path="masuk/replaced.pdf", timeout=60)
+
+    # Overwritten in place (same inode, same size) while it is being copied.
+    before, after = os.urandom(big), os.urandom(big)
+    path = d.drop / "keluar" / "rewritten.pdf"
+    path.write_bytes(before)
+    when_copying(d)
+    with open(path, "r+b") as f:
+        f.write(after)
+    maybe["overwritten in place while being copied (before)"] = before
+    expect["overwritten in place while being copied (after)"] = after
+    wait_until(lambda: not path.exists(), 60, "the rewritten file filed", d)
+
+    # Renamed while it is being copied.
+    moving = os.urandom(big)
+    (d.drop / "masuk" / "moving.pdf").write_bytes(moving)
+    when_copying(d)
+    os.rename(d.drop / "masuk" / "moving.pdf", d.drop / "masuk" / "moved.pdf")
+    expect["renamed while being copied"] = moving
+    wait_until(lambda: not (d.drop / "masuk" / "moved.pdf").exists(), 60, "the renamed file filed", d)
+
+    # A name that changes case while it settles; a folder renamed while its files settle.
+    case = os.urandom(3000)
+    (d.drop / "masuk" / "case.pdf").write_bytes(case)
+    os.rename(d.drop / "masuk" / "case.pdf", d.drop / "masuk" / "CASE.PDF")
+    expect["a name that changes case"] = case
+    (d.drop / "keluar" / "batch-a").mkdir()
+    for i in range(5):
+        data = os.urandom(2000 + i)
+        (d.drop / "keluar" / "batch-a" / f"f{i}.pdf").write_bytes(data)
+        expect[f"a folder renamed while its files settle ({i})"] = data
+    os.rename(d.drop / "keluar" / "batch-a", d.drop / "keluar" / "batch-b")
+
+    # Many files at once (CI: 500; --long: 10,000), and a big sparse file (CI: 256 MiB; --long: 4 GiB).
+    many = 10_000 if long_run else 500
+    for i in range(many):
+        data = b"many %d " % i + os.urandom(24)
+        (d.drop / "masuk" / "many" / f"m{i // 1000}").mkdir(parents=True, exist_ok=True)
+        (d.drop / "masuk" / "many" / f"m{i // 1000}" / f"m{i:05d}.pdf").write_bytes(data)
+        expect[f"many files at once ({i})"] = data
+    size = 4 * 1024**3 if long_run else 256 * 1024**2
+    head, tail = os.urandom(1024 * 1024), os.urandom(1024 * 1024)
+    with open(d.drop / "masuk" / "huge.bin", "wb") as f:
+        f.write(head)
+        f.seek(size - len(tail))
+        f.write(tail)
+    for w in writers:
+        w.join()
+    d.wait_event("document.registered", count=len(expect), timeout=600 if long_run else 180)
+    wait_until(lambda: all_files(d.drop) == [] or d.find("document.registered", path="masuk/huge.bin"), 300, "the big file", d)
+    d.wait_event("document.registered", path="masuk/huge.bin", timeout=600 if long_run else 120)
+    time.sleep(1.0)  # room for a wrong second registration
+
+    docs = d.documents()
+    by_hash: dict[str, list[dict]] = {}
+    for doc in docs:
+        by_hash.setdefault(doc["sha256"], []).append(doc)
+    for kind, data in expect.items():
+        assert len(by_hash.get(sha(data), [])) == 1, f"{kind}: registered {len(by_hash.get(sha(data), []))}×"
+    for kind, data in maybe.items():
+        assert len(by_hash.get(sha(data), [])) <= 1, f"{kind}: registered twice"
+    (huge,) = [doc for doc in docs if doc["original_name"] == "huge.bin"]
+    assert huge["size"] == size
+    known = {sha(x) for x in [*expect.values(), *maybe.values()]} | {huge["sha256"]}
+    assert set(by_hash) <= known, "a registered content no scan ever had (a torn copy)"
+    assert {doc["original_name"] for doc in by_hash[sha(expect["renamed while being copied"])]} <= {"moving.pdf", "moved.pdf"}
+    assert by_hash[sha(expect["a name that changes case"])][0]["original_name"] == "CASE.PDF"
+    assert all(doc["archive_path"].count("/") == 3 for doc in docs)  # category/YYYY/MM/name, whatever the depth
+    assert all_files(d.drop) == []
+    assert temps(d) == []
+    assert_register_matches_archive(d)
+    assert d.status()["problems"] == [] and d.cli("status").returncode == 0
+    assert "Traceback" not in d.log_text()
+
+    # The same file again, once filed: a duplicate moved aside, not registered twice.
+    (d.drop / "keluar" / "again.pdf").write_bytes(case)
+    ev = d.wait_event("document.duplicate", timeout=20)
+    assert ev["duplicate_of"] == by_hash[sha(case)][0]["agenda"]
+    assert (d.drop / "duplikat" / "again.pdf").read_bytes() == case
+    assert len(d.documents()) == len(docs)

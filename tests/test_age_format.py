@@ -74,7 +74,7 @@ def test_no_digests_means_no_hashing(monkeypatch: pytest.MonkeyPatch, ident: age
     def refuse(*args: object) -> None:
         raise AssertionError("hashlib.sha256 called with digests=False")
 
-    monkeypatch.setattr(age.hashlib, "sha256", refuse)
+    monkeypatch.setattr(hashlib, "sha256", refuse)
     started: list[str] = []
     real_start = threading.Thread.start
 

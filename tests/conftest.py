@@ -30,6 +30,8 @@ try:  # property-based tests (tests/test_properties.py): hypothesis is a [test] 
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     _hypothesis_settings.register_profile(
         "dev", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+    _hypothesis_settings.register_profile(  # HYPOTHESIS_PROFILE=thorough: a long local hunt
+        "thorough", deadline=None, max_examples=2000, suppress_health_check=list(HealthCheck))
     _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 except ImportError:  # pragma: no cover - a venv without the [test] extra
     pass

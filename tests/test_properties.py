@@ -321,3 +321,98 @@ def test_junk_before_the_header_with_offsets_counted_from_it_is_opened_as_reader
     assert got.complete and got.detected_type == "pdf-repaired", got.reason
     header_end = data.index(b"%PDF-") + 5  # before it, the junk alone is a file of no known kind
     assert not any(judge(data[:cut]).complete for cut in range(header_end, len(data.rstrip(PDF_WS)), 7))
+
+
+# -- the age header parser and payload (naskahd.age) ------------------------------------------------------
+from naskahd import age  # noqa: E402
+from naskahd.errors import AgeError  # noqa: E402
+
+_IDS = [age.generate_identity() for _ in range(3)]
+_OTHER = age.generate_identity()
+
+
+def open_age(data: bytes, identities=None) -> bytes | None:
+    """Decrypt; None where age refuses (AgeError, its one documented failure)."""
+    try:
+        return age.decrypt_bytes(data, list(_IDS if identities is None else identities))
+    except AgeError as exc:
+        assert str(exc) and "Traceback" not in str(exc)
+        return None
+
+
+@st.composite
+def sealed(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """(plaintext, the age file), to 1-3 of the identities, sometimes ASCII-armored."""
+    size = draw(st.sampled_from([0, 1, 100, 65535, 65536, 65537, 131072]))
+    plain = draw(st.binary(min_size=min(size, 64), max_size=min(size, 64))) * (size // 64 or 1) if size else b""
+    plain = plain[:size].ljust(size, b"x")
+    recipients = [i.recipient() for i in draw(st.lists(st.sampled_from(_IDS), min_size=1, max_size=3, unique_by=id))]
+    data = age.encrypt_bytes(plain, recipients)
+    if draw(st.booleans()) and len(data) < 40_000:
+        data = age.armor(data)
+    return plain, data
+
+
+@settings(max_examples=40)
+@given(sealed())
+def test_age_round_trips_and_only_its_recipients_open_it(made: tuple[bytes, bytes]) -> None:
+    plain, data = made
+    assert open_age(data) == plain
+    assert open_age(data, [_OTHER]) is None
+
+
+@settings(max_examples=120)
+@given(sealed(), st.data())
+def test_a_changed_age_file_is_refused_never_opened_to_other_bytes(made: tuple[bytes, bytes], data: st.DataObject) -> None:
+    plain, blob = made
+    armored = blob.startswith(b"-----BEGIN")
+    buf = bytearray(blob)
+    op = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete", "append"]), label="op")
+    at = data.draw(st.integers(0, len(buf) - 1), label="at")
+    if op == "flip":
+        buf[at] ^= data.draw(st.integers(1, 255), label="xor")
+    elif op == "truncate":
+        del buf[at:]
+    elif op == "insert":
+        buf[at:at] = data.draw(st.binary(min_size=1, max_size=40), label="inserted")
+    elif op == "delete":
+        del buf[at : at + data.draw(st.integers(1, 100), label="n")]
+    else:
+        buf += data.draw(st.binary(min_size=1, max_size=40), label="appended")
+    got = open_age(bytes(buf))
+    if got is not None:  # only where the change cannot matter: armor's lenient white-space, base64 padding bits
+        assert got == plain, (op, at)
+        assert armored, (op, at, "a binary age file changed and still opened")
+
+
+age_like = st.one_of(
+    st.binary(max_size=600),
+    st.builds(lambda a, b: b"age-encryption.org/v1\n" + a + b, st.lists(st.sampled_from([
+        b"-> X25519 " + b"A" * 43 + b"\n" + b"A" * 43 + b"\n", b"-> scrypt " + b"A" * 22 + b" 22\n" + b"A" * 43 + b"\n",
+        b"-> scrypt AAAAAAAAAAAAAAAAAAAAAA 99999999999999999999\nAAAA\n", b"-> \n\n", b"-> x\n" + b"A" * 64 + b"\n" * 2,
+        b"-> grease \xff\n\n", b"-> a b c d e f g h i j k l m n o p q r s t u v w x y z\n\n", b"\n", b"-> X25519\n" + b"A" * 65 + b"\n",
+    ]), max_size=5).map(b"".join), st.sampled_from([b"", b"---", b"--- " + b"A" * 43 + b"\n", b"--- " + b"A" * 43 + b"\n" + b"\x00" * 40,
+                                                     b"--- AAAA\n", b"--- " + b"A" * 43])),
+    st.builds(lambda b: b"-----BEGIN AGE ENCRYPTED FILE-----\n" + b + b"\n-----END AGE ENCRYPTED FILE-----\n", st.binary(max_size=200)),
+)
+
+
+@settings(max_examples=200)
+@given(age_like)
+def test_random_and_malformed_age_headers_are_refused_with_a_message(data: bytes) -> None:
+    assert open_age(data) is None
+
+
+@given(st.one_of(st.text(max_size=120), st.builds(lambda t: "age1" + t, st.text("qpzry9x8gf2tvdw0s3jn54khce6mua7lQPZ", max_size=70)),
+                 st.builds(lambda t: "AGE-SECRET-KEY-1" + t, st.text("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", max_size=70))),
+       st.binary(max_size=300))
+def test_recipients_and_identity_files_from_anywhere_are_refused_with_a_message(text: str, blob: bytes) -> None:
+    """parse_recipient and parse_identity_file refuse with AgeError only; bech32_decode (a
+    primitive its callers wrap) with ValueError only."""
+    for call, allowed in ((lambda: age.parse_recipient(text), AgeError), (lambda: age.parse_identity_file(blob), AgeError),
+                          (lambda: age.parse_identity_file(text.encode("utf-8", "surrogatepass")), AgeError),
+                          (lambda: age.bech32_decode(text), ValueError)):
+        try:
+            call()
+        except allowed as exc:
+            assert str(exc)

@@ -250,6 +250,30 @@ def drop_static(d: Daemon, tmp_path: Path) -> Corpus:
     put(d.drop, deep, deep_data)
     c.filed["deeply nested folder (70 levels, 3.5 KB path)"] = (deep, deep_data)
 
+    closed = os.urandom(600)
+    put(d.drop, b"keluar/closed/inside.pdf", closed)
+    os.chmod(d.drop / "keluar" / "closed", 0)
+    c.filed["unreadable folder (fixed by a person later)"] = (b"keluar/closed/inside.pdf", closed)
+    (d.drop / "dikecualikan" / f"{MARK}-closed").mkdir()
+    put(d.drop, f"dikecualikan/{MARK}-closed/x.pdf".encode(), b"exempt, in a folder nobody may read")
+    os.chmod(d.drop / "dikecualikan" / f"{MARK}-closed", 0)
+    c.left["unreadable exempt folder (name withheld)"] = bpath(d.drop, f"dikecualikan/{MARK}-closed".encode())
+
+    # Deeper than PATH_MAX (4096 bytes): no path names the file; it waits, and status says why.
+    parts = [b"P%02d" % i + b"p" * 250 for i in range(17)]
+    fd = os.open(d.drop / "masuk", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts:
+            os.mkdir(part, dir_fd=fd)
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        with open(os.open(b"too-deep.pdf", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "wb") as f:
+            f.write(b"beyond PATH_MAX")
+    finally:
+        os.close(fd)
+    c.unreachable = b"masuk/" + b"/".join(parts)  # type: ignore[attr-defined]
+
     exempt = os.urandom(2000)
     put(d.drop, f"dikecualikan/{MARK} rahasia.pdf".encode(), exempt)
     c.filed["exempt letter (name withheld)"] = (f"dikecualikan/{MARK} rahasia.pdf".encode(), exempt)
@@ -276,7 +300,7 @@ def test_the_static_corpus_each_kind_gets_its_outcome(corpus_daemon, tmp_path: P
     d = corpus_daemon(settle=0.4, incomplete_after=4, rescan=2, recipients=[recipient])
     c = drop_static(d, tmp_path)
     before_left = {k: (os.lstat(p).st_ino, Path(os.fsdecode(p)).read_bytes() if os.path.isfile(p) else None) for k, p in c.left.items()}
-    n_filed = len(c.filed) - 1 + len(c.duplicates)  # the unreadable one comes later
+    n_filed = len(c.filed) - 2 + len(c.duplicates)  # the unreadable file and folder come later
     d.wait_event("document.registered", count=n_filed, timeout=60)
     d.wait_event("document.review", count=len(c.review), timeout=60)
     d.wait_event("document.duplicate", timeout=30)
@@ -284,8 +308,20 @@ def test_the_static_corpus_each_kind_gets_its_outcome(corpus_daemon, tmp_path: P
     ev = d.wait_event("document.failed", path="masuk/locked.pdf", timeout=10)
     assert "permission denied" in ev["error"] and "chmod" in ev["error"]
     wait_until(lambda: any("locked.pdf" in p for p in d.status()["problems"]), 10, "status names the unreadable file", d)
+    # Folders that cannot be listed, and a path too long to name: status says which and what to do.
+    ev = d.wait_event("drop.unreadable", path="keluar/closed", timeout=10)
+    assert "permission denied" in ev["error"] and "chmod" in ev["error"]
+    too_long = d.wait_event("drop.unreadable", timeout=10, count=3)
+    assert any("longer than the system allows" in e["error"] for e in d.find("drop.unreadable")), d.find("drop.unreadable")
+    problems = " | ".join(d.status()["problems"])
+    assert "keluar/closed" in problems and "longer than the system allows" in problems and "[name withheld]" in problems
+    shown = d.cli("status", env={"LANG": "id_ID.UTF-8"}).stdout
+    assert "lebih panjang" in shown and "izin ditolak" in shown, shown
+    del too_long
     os.chmod(bpath(d.drop, b"masuk/locked.pdf"), 0o644)
-    d.wait_event("document.registered", count=n_filed + 1, timeout=30)
+    os.chmod(d.drop / "keluar" / "closed", 0o755)
+    d.wait_event("document.registered", count=n_filed + 2, timeout=30)
+    d.wait_event("drop.readable", path="keluar/closed", timeout=10)
 
     by_hash = documents_by_hash(d, key)
     for kind, (rel, data) in c.filed.items():
@@ -334,6 +370,16 @@ def test_the_static_corpus_each_kind_gets_its_outcome(corpus_daemon, tmp_path: P
         assert os.path.lexists(p), f"{kind}: gone"
         ino, data = before_left[kind]
         assert os.lstat(p).st_ino == ino and (data is None or Path(os.fsdecode(p)).read_bytes() == data), f"{kind}: changed"
+
+    deep_fd = os.open(d.drop / "masuk", os.O_RDONLY | os.O_DIRECTORY)
+    try:  # still there, untouched, for a person to move
+        for part in c.unreachable.split(b"/")[1:]:  # type: ignore[attr-defined]
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=deep_fd)
+            os.close(deep_fd)
+            deep_fd = nxt
+        assert os.stat(b"too-deep.pdf", dir_fd=deep_fd).st_size == len(b"beyond PATH_MAX")
+    finally:
+        os.close(deep_fd)
 
     assert_register_matches_archive(d)
     assert_quiet_about_exempt_names(d)

@@ -520,3 +520,37 @@ def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: b
     assert ev["duplicate_of"] == by_hash[sha(case)][0]["agenda"]
     assert (d.drop / "duplikat" / "again.pdf").read_bytes() == case
     assert len(d.documents()) == len(docs)
+
+
+def test_files_where_naskahd_keeps_review_and_duplicates(corpus_daemon) -> None:
+    """A person (or a scanner profile) made files named tinjau and duplikat where naskahd's
+    folders go: nothing is lost or overwritten, the daemon keeps running, status names the
+    cause, and once the files are moved away the waiting scans go where they belong."""
+    d = corpus_daemon(settle=0.3, incomplete_after=60, rescan=1)
+    for name in ("tinjau", "duplikat"):
+        folder = d.drop / name
+        if folder.is_dir():
+            os.rmdir(folder)
+        folder.write_bytes(f"a file named {name}".encode())
+    twin = os.urandom(800)
+    (d.drop / "stray.pdf").write_bytes(b"no rule for me")
+    (d.drop / "masuk" / "first.pdf").write_bytes(twin)
+    d.wait_event("document.registered", timeout=20)
+    (d.drop / "keluar" / "again.pdf").write_bytes(twin)
+    wait_until(lambda: len(d.find("document.failed")) >= 2, 20, "both refusals", d)
+    out = d.cli("status", "--json")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    problems = " | ".join(json.loads(out.stdout)["problems"])
+    assert f"{d.drop / 'tinjau'} is not a folder naskahd can use" in problems, problems
+    assert f"{d.drop / 'duplikat'} is not a folder naskahd can use" in problems, problems
+    shown = d.cli("status", env={"LANG": "id_ID.UTF-8"}).stdout
+    assert "bukan folder yang dapat dipakai naskahd" in shown, shown
+    assert (d.drop / "stray.pdf").exists() and (d.drop / "keluar" / "again.pdf").read_bytes() == twin
+    assert (d.drop / "tinjau").read_bytes() == b"a file named tinjau"  # never overwritten
+    assert len(d.documents()) == 1
+    for name in ("tinjau", "duplikat"):  # a person moves them away
+        os.rename(d.drop / name, d.root / f"{name}.moved-away")
+    d.wait_event("document.review", timeout=30)
+    d.wait_event("document.duplicate", timeout=30)
+    assert (d.drop / "tinjau" / "stray.pdf").exists() and (d.drop / "duplikat" / "again.pdf").read_bytes() == twin
+    assert len(d.documents()) == 1 and d.proc.poll() is None

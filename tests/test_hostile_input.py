@@ -142,6 +142,18 @@ def assert_register_matches_archive(d: Daemon) -> None:
         assert sorted(got) == list(range(1, len(got) + 1)), key
 
 
+def campaign_invariants(d: Daemon, tmp_path: Path, dropped: dict[str, bytes], key: Path | None = None) -> None:
+    """The campaigns' shared checker (tests/campaign/invariants.py): nothing lost or twice,
+    archive = register, gapless numbers, no exempt plaintext or name outside the drop folder."""
+    from campaign.invariants import check
+
+    log = tmp_path / "daemon.log"
+    log.write_text(d.log_text(), encoding="utf-8")
+    markers = [MARK.encode(), b"PLAINTEXT-" + MARK.encode()]
+    violations = check(d.config, dropped=dropped, exempt_markers=markers, identity=key, logs=[log])
+    assert not violations, "\n".join(violations[:20])
+
+
 # -- the static corpus: everything that can be dropped at once ------------------------------------------
 def drop_static(d: Daemon, tmp_path: Path) -> Corpus:
     c = Corpus()
@@ -274,7 +286,7 @@ def drop_static(d: Daemon, tmp_path: Path) -> Corpus:
         os.close(fd)
     c.unreachable = b"masuk/" + b"/".join(parts)  # type: ignore[attr-defined]
 
-    exempt = os.urandom(2000)
+    exempt = b"PLAINTEXT-" + MARK.encode() + os.urandom(2000)  # the checker searches for it outside the drop folder
     put(d.drop, f"dikecualikan/{MARK} rahasia.pdf".encode(), exempt)
     c.filed["exempt letter (name withheld)"] = (f"dikecualikan/{MARK} rahasia.pdf".encode(), exempt)
 
@@ -416,6 +428,9 @@ def test_the_static_corpus_each_kind_gets_its_outcome(corpus_daemon, tmp_path: P
     assert_quiet_about_exempt_names(d)
     assert "Traceback" not in d.log_text()
     assert d.proc is not None and d.proc.poll() is None, "the daemon stopped"
+    dropped = {os.fsdecode(rel): data for rel, data in c.filed.values()}
+    dropped |= {f"masuk/{kind}": data for kind, (_, data) in c.duplicates.items()}  # one of its names: registered once
+    campaign_invariants(d, tmp_path, dropped, key)
     d._corpus_socket.close()  # type: ignore[attr-defined]
 
 
@@ -443,7 +458,7 @@ def write_slowly(path: Path, chunks: list[bytes], pause: float, keep_open: bool)
             time.sleep(pause)
 
 
-def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: bool) -> None:
+def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: bool, tmp_path: Path) -> None:
     d = corpus_daemon(settle=1.0, incomplete_after=120, rescan=2)
     expect: dict[str, bytes] = {}  # kind -> the content that must be registered exactly once
     maybe: dict[str, bytes] = {}  # kind -> content that may be registered (at most once): replaced meanwhile
@@ -517,6 +532,12 @@ def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: b
         f.write(head)
         f.seek(size - len(tail))
         f.write(tail)
+    h = hashlib.sha256(head)
+    zeros = bytes(1024 * 1024)
+    for _ in range((size - len(head) - len(tail)) // len(zeros)):
+        h.update(zeros)
+    h.update(tail)
+    huge_sha = h.hexdigest()
     for w in writers:
         w.join()
     d.wait_event("document.registered", count=len(expect), timeout=600 if long_run else 180)
@@ -533,7 +554,7 @@ def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: b
     for kind, data in maybe.items():
         assert len(by_hash.get(sha(data), [])) <= 1, f"{kind}: registered twice"
     (huge,) = [doc for doc in docs if doc["original_name"] == "huge.bin"]
-    assert huge["size"] == size
+    assert huge["size"] == size and huge["sha256"] == huge_sha
     known = {sha(x) for x in [*expect.values(), *maybe.values()]} | {huge["sha256"]}
     assert set(by_hash) <= known, "a registered content no scan ever had (a torn copy)"
     assert {doc["original_name"] for doc in by_hash[sha(expect["renamed while being copied"])]} <= {"moving.pdf", "moved.pdf"}
@@ -544,6 +565,16 @@ def test_the_moving_corpus_nothing_lost_nothing_twice(corpus_daemon, long_run: b
     assert_register_matches_archive(d)
     assert d.status()["problems"] == [] and d.cli("status").returncode == 0
     assert "Traceback" not in d.log_text()
+    campaign_invariants(d, tmp_path, {
+        "masuk/replaced.pdf": second, "keluar/rewritten.pdf": after,
+        "masuk/growing-open.pdf": expect["a file growing for a minute (writer holds it open)"],
+        "keluar/growing-appended.bin": expect["a file growing for a minute (appended, closed each time)"],
+        "masuk/moved.pdf": moving, "masuk/CASE.PDF": case,
+        **{f"keluar/batch-b/f{i}.pdf": expect[f"a folder renamed while its files settle ({i})"] for i in range(5)},
+        **{f"masuk/many/m{i // 1000}/m{i:05d}.pdf": expect[f"many files at once ({i})"] for i in range(many)},
+        **{f"masuk/{kind}": data for kind, data in maybe.items() if sha(data) in by_hash},  # registered before it was replaced
+        "masuk/huge.bin": huge_sha,
+    })
 
     # The same file again, once filed: a duplicate moved aside, not registered twice.
     (d.drop / "keluar" / "again.pdf").write_bytes(case)

@@ -607,6 +607,8 @@ def test_files_where_naskahd_keeps_review_and_duplicates(corpus_daemon) -> None:
     assert f"{d.drop / 'duplikat'} is not a folder naskahd can use" in problems, problems
     shown = d.cli("status", env={"LANG": "id_ID.UTF-8"}).stdout
     assert "bukan folder yang dapat dipakai naskahd" in shown, shown
+    review = d.cli("review")  # not "nothing waits": the folder cannot be looked at
+    assert review.returncode == 1 and "is not a folder naskahd can use" in review.stderr and "Traceback" not in review.stderr, review
     assert (d.drop / "stray.pdf").exists() and (d.drop / "keluar" / "again.pdf").read_bytes() == twin
     assert (d.drop / "tinjau").read_bytes() == b"a file named tinjau"  # never overwritten
     assert len(d.documents()) == 1

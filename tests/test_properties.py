@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import unicodedata
-from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import assume, example, given, settings

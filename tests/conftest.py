@@ -42,6 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="also run the full-size campaigns (10,000 files, a 4 GiB file, ...)")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):  # full-size runs (a 4 GiB file, 10,000 files) outlast the default timeout
+        for item in items:
+            item.add_marker(pytest.mark.timeout(3600))
+
+
 @pytest.fixture
 def long_run(request: pytest.FixtureRequest) -> bool:
     """True with ``--long``: a test runs at full size instead of its CI scale."""

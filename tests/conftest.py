@@ -20,6 +20,40 @@ ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"
 
 
+try:  # property-based tests (tests/test_properties.py): hypothesis is a [test] dependency
+    from hypothesis import HealthCheck, settings as _hypothesis_settings
+
+    # No per-example deadline: two shared, busy cores make timings noise. Under CI=true the
+    # examples are derandomized (a failure replays as it is) and fewer; locally random.
+    _hypothesis_settings.register_profile(
+        "ci", derandomize=True, deadline=None, max_examples=60, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    _hypothesis_settings.register_profile(
+        "dev", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+    _hypothesis_settings.register_profile(  # HYPOTHESIS_PROFILE=thorough: a long local hunt
+        "thorough", deadline=None, max_examples=2000, suppress_health_check=list(HealthCheck))
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
+except ImportError:  # pragma: no cover - a venv without the [test] extra
+    pass
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False,
+                     help="also run the full-size campaigns (10,000 files, a 4 GiB file, ...)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):  # full-size runs (a 4 GiB file, 10,000 files) outlast the default timeout
+        for item in items:
+            item.add_marker(pytest.mark.timeout(3600))
+
+
+@pytest.fixture
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True with ``--long``: a test runs at full size instead of its CI scale."""
+    return bool(request.config.getoption("--long"))
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip when a system part is missing, except under CI=true, where that is a failure."""
     if condition:

@@ -27,7 +27,7 @@ class Heartbeat:
         self._heartbeat_due = now + HEARTBEAT_SECONDS
         # Early copies of files that changed since (or went without an event) are thrown away.
         self.filer.prune_early(lambda rel: c.signature if (c := self.settler.candidates.get(rel)) else None)
-        problems = self._state_problems() + list(self.problems)
+        problems = self._state_problems() + list(self.problems) + [self.unlisted[r] for r in sorted(self.unlisted)[:20]]
         # Stored as codes (naskahd.reasons): `status` renders them in its reader's language.
         problems += [
             reasons.encode("cannot_file", path=self._shown(p), error=reasons.nested(e))

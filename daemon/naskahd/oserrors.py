@@ -28,6 +28,8 @@ _EXPLAINED: dict[int, tuple[str, str]] = {
     errno.EISDIR: (N_("it is a folder, not a file"), N_("give the path of a file")),
     errno.EEXIST: (N_("it already exists"), N_("choose another name, or remove the old one first")),
     errno.EIO: (N_("the disk reported an input/output error"), N_("check the disk (dmesg, smartctl) before going on")),
+    errno.ENAMETOOLONG: (N_("the path is longer than the system allows"),
+                         N_("move the files into a folder with a shorter path (at most 4096 bytes in all, 255 per name)")),
 }
 
 
@@ -45,8 +47,11 @@ def describe(exc: OSError, path: str | os.PathLike[str] | None = None) -> str:
     where = path if path is not None else exc.filename
     user = user_name()
     folder = Path(where).parent if where is not None and exc.errno not in (errno.EROFS,) else where
-    if where is not None and Path(where).is_dir():
-        folder = where
+    try:
+        if where is not None and Path(where).is_dir():
+            folder = where
+    except OSError:  # the path itself is the trouble (too long, a loop): describing it must not fail
+        pass
     what, todo = _EXPLAINED.get(exc.errno or 0, (None, None))
     what_text = _(what).format(user=user) if what else (exc.strerror or str(exc))
     todo_text = _(todo).format(user=user, folder=folder or "-", path=where or "-") if todo else ""

@@ -28,6 +28,7 @@ REASONS: dict[str, str] = {
     "in_use": N_("a program or a scanner still has it open for writing"),
     "cannot_look": N_("cannot look at it: {error}"),
     "cannot_read": N_("cannot read it: {error}"),
+    "cannot_list": N_("cannot look at {path} in the drop folder: {error}; what it holds waits there until it can be read"),
     "cannot_move_to_review": N_("cannot move it to review: {error}"),
     "cannot_open": N_("cannot open it: {error}"),
     "cannot_write_archive": N_("cannot write to the archive: {error}"),

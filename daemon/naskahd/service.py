@@ -74,6 +74,7 @@ class Daemon(Intake, Outcomes, Heartbeat):
         self.problems: list[str] = []  # from start-up reconciliation; persist until restart
         self.held: dict[str, str] = {}  # relpath -> why it waits (exempt without recipient)
         self.failing: dict[str, str] = {}  # relpath -> last error, while retried
+        self.unlisted: dict[str, str] = {}  # folder relpath -> why a scan could not list it (watch.scan)
         self._heartbeat_due = 0.0
         self._heartbeat_written = 0.0
         self._last_heartbeat: dict[str, Any] = {}
@@ -251,11 +252,13 @@ class Daemon(Intake, Outcomes, Heartbeat):
                 touched.add(event.path)
         for path, reason in scans.items():
             count = 0
-            for rel, st in watch.scan(self.config, path):
+            unreadable: dict[str, OSError] = {}
+            for rel, st in watch.scan(self.config, path, unreadable):
                 self.settler.touch(rel, Signature.of(st), now)
                 count += 1
                 if count % 1000 == 0 and hasattr(self, "watcher"):  # a long scan: `status` sees it grow
                     self._heartbeat()
+            self._unlisted(path, unreadable)
             self.log.debug("drop.scanned", path=path, reason=reason, entries=count)
             if reason not in ("periodic", "folder appeared"):
                 self.log.info("drop.scanned", reason=reason, entries=count)
@@ -270,6 +273,20 @@ class Daemon(Intake, Outcomes, Heartbeat):
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 self.settler.touch(rel, Signature.of(st), now)
+
+    def _unlisted(self, scanned: str, found: dict[str, OSError]) -> None:
+        """Folders a scan of ``scanned`` could not list: a problem for status until a scan can."""
+        top = watch.relative(self.config, scanned)
+        for rel in [r for r in self.unlisted if top is None or r == top or r.startswith(top + "/")]:
+            if rel not in found:
+                del self.unlisted[rel]
+                self.log.info("drop.readable", path=self._shown(rel))
+        for rel, exc in found.items():
+            why = self.config.withheld(reasons.encode("cannot_list", path=self._shown(rel),
+                                                      error=reasons.os_error(exc, self._where(rel))))
+            if rel not in self.unlisted:
+                self.log.warning("drop.unreadable", path=self._shown(rel), error=reasons.render(why))
+            self.unlisted[rel] = why
 
     def _copy_early(self) -> None:
         """Start the archive copy of files quiet for part of their settle time (Filer.prestore,

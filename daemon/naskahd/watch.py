@@ -108,26 +108,38 @@ def relative(config: Config, path: str) -> str | None:
     return rel
 
 
-def scan(config: Config, root: str | None = None) -> Iterator[tuple[str, os.stat_result]]:
+def scan(config: Config, root: str | None = None, unreadable: dict[str, OSError] | None = None) -> Iterator[tuple[str, os.stat_result]]:
     """Every non-directory entry below ``root`` (default: the drop folder), never following links.
 
     Yields (relpath, lstat) for regular files and for the odd entries too (links, FIFOs,
-    ...), which the pipeline reports; directories are descended into.
+    ...), which the pipeline reports; directories are descended into. A folder that cannot
+    be listed or an entry that cannot be looked at (no permission, a path longer than the
+    system allows) is skipped and, if ``unreadable`` is given, put there by its
+    drop-relative path: what it holds is never seen until it can be, so a person must be told.
     """
     stack = [root or str(config.drop)]
     while stack:
         directory = stack.pop()
         try:
             entries = list(os.scandir(directory))
-        except OSError:
-            continue  # vanished or unreadable; the next scan tries again
+        except FileNotFoundError:
+            continue  # vanished; nothing to tell
+        except OSError as exc:
+            rel = relative(config, directory)
+            if unreadable is not None and rel is not None:
+                unreadable[rel] = exc
+            continue  # the next scan tries again
         for entry in entries:
             rel = relative(config, entry.path)
             if rel is None:
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
-            except OSError:
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # e.g. a path longer than PATH_MAX below a deep folder
+                if unreadable is not None:
+                    unreadable[rel] = exc
                 continue
             if stat.S_ISDIR(st.st_mode):
                 stack.append(entry.path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,15 @@ def run(args: argparse.Namespace) -> int:
     from naskahd import config, naming
 
     cfg = config.load(args.config)
+    try:
+        os.scandir(cfg.review_dir).close()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # "nothing waits" would be wrong: the folder cannot be looked at
+        from naskahd.cli.status_cmd import _folder_problem
+
+        print(f"naskahd: {_folder_problem(cfg.review_dir, exc)}", file=sys.stderr)
+        return 1
     items = gather(cfg)
     if args.json:
         print(json.dumps(items, ensure_ascii=False, indent=2))

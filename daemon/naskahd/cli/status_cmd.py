@@ -37,11 +37,21 @@ def _count_drop(cfg: Any) -> tuple[int, int]:
     return total, exempt
 
 
-def _review_files(folder: Any) -> list[str]:
+def _review_files(folder: Any, problems: list[str]) -> list[str]:
     try:
         return sorted(e.name for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False))
     except FileNotFoundError:
         return []
+    except OSError as exc:  # a file put where the folder goes, or its permissions taken away
+        problems.append(_folder_problem(folder, exc))
+        return []
+
+
+def _folder_problem(folder: Any, exc: OSError) -> str:
+    from naskahd.oserrors import reason
+
+    return _("{folder} is not a folder naskahd can use ({error}): it keeps the files that need a person there; "
+             "move whatever took its name away, or give the folder back its permissions").format(folder=folder, error=reason(exc))
 
 
 def _exempt_review_keys(cfg: Any) -> Any:
@@ -55,10 +65,14 @@ def _exempt_review_keys(cfg: Any) -> Any:
         return None
 
 
-def _count_files(folder: Any) -> int:
+def _count_files(folder: Any, problems: list[str] | None = None) -> int:
     try:
         return sum(1 for e in os.scandir(folder) if not e.is_dir(follow_symlinks=False))
-    except OSError:
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        if problems is not None:
+            problems.append(_folder_problem(folder, exc))
         return 0
 
 
@@ -109,14 +123,14 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
     if sessions is not None:
         drives, drive_problems = _drives(cfg, sessions, beat.get("drives") if running else None)
         problems += drive_problems
-    review = _review_files(cfg.review_dir)
+    review = _review_files(cfg.review_dir, problems)
     for name in review:
         shown = naming.display_name(os.fsencode(name))
         reason = render(reasons[naming.name_key(name)]) if naming.name_key(name) in reasons else _("moved to review")
         problems.append(_("needs review: {name}: {reason}").format(name=shown, reason=reason))
     # Exempt items are kept apart and keep their protection: no name, and the only way
     # back offered is into dikecualikan/ (masuk/ or keluar/ would file them unencrypted).
-    exempt_review = _review_files(cfg.review_dir / DROP_FOLDER[EXEMPT])
+    exempt_review = _review_files(cfg.review_dir / DROP_FOLDER[EXEMPT], problems if cfg.review_dir.is_dir() else [])
     keys = _exempt_review_keys(cfg) if exempt_review else None
     for name in exempt_review:
         key = keys.review_name(name) if keys else None
@@ -146,7 +160,7 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
                    "since": beat.get("since") if running else None, **stopped},
         "config": {"path": None if cfg.embedded else cfg.source, "embedded": cfg.embedded,
                    "root": str(daemoninfo.root_of(cfg))},
-        "duplicates": _count_files(cfg.duplicates_dir),
+        "duplicates": _count_files(cfg.duplicates_dir, problems),
         "documents": documents,
         "pending": pending,
         "review": len(review),

@@ -90,6 +90,9 @@ def _tail(f: File, header_at: int) -> tuple[int, int]:
     if offset <= 0:
         raise Misplaced(N_("its startxref {offset} does not point at a cross-reference section"), offset=offset)
     if b"\x00" in f.at(max(header_at, offset - 16), min(offset, 16) + 4):  # "endobj" and "xref" are text
+        shifted = offset + header_at  # junk before %PDF-: the producer counted from the header
+        if header_at and shifted < where and b"\x00" not in f.at(max(header_at, shifted - 16), 20):
+            return start + eof + 5, shifted  # its other offsets are shifted too: repair takes them
         raise Bad(N_("there are zero bytes where its cross-reference section starts (a part not written yet)"))
     return start + eof + 5, offset
 

@@ -62,7 +62,9 @@ def component(name: str) -> str:
     if _split(mapped)[0].split(".")[0].upper() in _RESERVED:
         mapped = "_" + mapped
     base, suffix = _split(mapped)
-    return _fit(base, suffix)
+    fitted = _fit(base, suffix)
+    trail = _TRAILING.search(fitted)  # a cut can end the name on a dot or a space again
+    return fitted[: trail.start()] + "_" * len(trail.group()) if trail else fitted
 
 
 def numbered(name: str, n: int) -> str:

@@ -3,7 +3,7 @@
 Each kind of input has its expected outcome, decided from the design (docs/architecture.md,
 "bad input gets a clear message and changes nothing"; nothing lost, nothing filed twice, the
 daemon keeps running, status shows what needs a person, an exempt letter's name never in a
-log or status line). The table of kinds and outcomes is docs/reliability-hostile.md.
+log or status line). The table of kinds and outcomes is in docs/reliability.md ("Hostile and broken input").
 Kinds share a daemon run where they can (CI time).
 
 The corpus daemon runs as root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH / CAP_FOWNER

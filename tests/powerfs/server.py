@@ -61,7 +61,10 @@ class PowerFS(fuse.Operations):
             return
         t["seen"] = t.get("seen", 0) + 1
         if t["seen"] == t["n"]:
-            self.fired = {"kind": kind, "path": path, "phase": phase, "n": t["n"], "seq": len(self.trace)}
+            caller = fuse.fuse_get_context()[2]
+            self.fired = {"kind": kind, "path": path, "phase": phase, "n": t["n"], "seq": len(self.trace), "pid": caller}
+            if caller > 1 and caller != os.getpid():  # the caller dies with the power too (0: the kernel's writeback)
+                self.victims.append(caller)
             self.cut()
             raise FSError(errno.EIO)
 

@@ -63,7 +63,8 @@ class PowerFS(fuse.Operations):
         if t["seen"] == t["n"]:
             caller = fuse.fuse_get_context()[2]
             self.fired = {"kind": kind, "path": path, "phase": phase, "n": t["n"], "seq": len(self.trace), "pid": caller}
-            if caller > 1 and caller != os.getpid():  # the caller dies with the power too (0: the kernel's writeback)
+            if not self.victims and caller > 1 and caller != os.getpid():
+                # none named: the caller dies with the power (0: the kernel's own writeback)
                 self.victims.append(caller)
             self.cut()
             raise FSError(errno.EIO)

@@ -104,6 +104,8 @@ def test_rename_noreplace_links_truncate_and_locks_work(pfs: PowerMount) -> None
         durable.rename_noreplace(root / "a", root / "b")
     assert (root / "b").read_bytes() == b"b"
     durable.write_bytes(root / "c", b"durable")  # temp file, fsync, rename, folder fsync
+    counts = pfs.stats()["counts"]
+    assert counts["rename"] == 1 and counts["link"] == 0  # renameat2's flag reached powerfs: no link fallback
     with open(root / "a", "r+b") as f:
         f.truncate(0)
         f.write(b"0123456789")

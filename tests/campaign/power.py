@@ -57,11 +57,9 @@ POINTS = (
     Point("write", "/state/register.sqlite3-wal", "after", "register commit written, not synced"),
     Point("fsync", "/state/register.sqlite3-wal", "before", "register WAL fsync"),
     Point("fsync", "/state/register.sqlite3-wal", "after", "register committed"),
-    # The final name: renameat2(RENAME_NOREPLACE) does not reach powerfs (the kernel answers
-    # EINVAL), so durable.rename_noreplace takes its fallback, a hard link then an unlink.
-    Point("link", "/archive/*", "before", "final name (link)"),
-    Point("link", "/archive/*", "after", "final name linked, folder not synced"),
-    Point("unlink", "/archive/*/.naskahd-tmp-*", "after", "temp name unlinked, folder not synced"),
+    Point("rename", "/archive/*", "before", "final rename"),  # renameat2(RENAME_NOREPLACE), durable.py
+    Point("rename", "/archive/*", "after", "renamed, folder not synced"),
+    Point("unlink", "/archive/*/.naskahd-tmp-*", "after", "temp file removed, folder not synced"),
     Point("fsyncdir", "/archive/*", "before", "archive folder fsync"),
     Point("fsyncdir", "/archive/*", "after", "archive folder synced"),
     Point("mkdir", "/archive/*", "after", "month folder made"),
@@ -173,7 +171,7 @@ def _settle(tree: PowerTree, timeout: float) -> bool:
 # that decides durability; the long run (bench/campaign_power.py) aims at every POINT.
 SHORT = tuple(p for p in POINTS if p.label in (
     "copy fsync", "copy fsynced", "register commit being written", "register committed",
-    "final name linked, folder not synced", "temp name unlinked, folder not synced", "archive folder fsync",
+    "final rename", "renamed, folder not synced", "archive folder fsync",
     "after everything was filed",
 ))
 

@@ -25,6 +25,7 @@ def available() -> str | None:
         return "/dev/fuse is missing"
     if os.geteuid() != 0:
         return "powerfs mounts need root here"
+    os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")  # as server.py loads it
     try:
         import mfusepy  # noqa: F401
     except (ImportError, OSError) as exc:  # OSError: libfuse3 is not installed

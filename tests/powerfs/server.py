@@ -25,7 +25,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import mfusepy as fuse
+# libfuse 3, not 2 (mfusepy prefers 2 when both are installed; exfat-fuse and ntfs-3g bring
+# it): only libfuse 3 passes rename's flags, so RENAME_NOREPLACE reaches the model.
+os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")
+import mfusepy as fuse  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model import FSError, Inode, Model  # noqa: E402

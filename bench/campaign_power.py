@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from campaign import power  # noqa: E402
+from campaign import power, power_drive  # noqa: E402
 from powerfs import available  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def main() -> int:
     try:
         main_run = power.run(tmp / "campaign", seed=args.seed, cuts=args.cuts, files=args.files, log=print)
         first = power.run_first_start(tmp / "first", seed=args.seed, cuts=args.first_start, files=3) if args.first_start else None
-        drive = power.run_drive(tmp / "drive", seed=args.seed, cuts=args.drive_cuts, files=8) if args.drive_cuts else None
+        drive = power_drive.run_drive(tmp / "drive", seed=args.seed, cuts=args.drive_cuts, files=8) if args.drive_cuts else None
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)

@@ -73,11 +73,11 @@ def test_the_campaign_catches_a_daemon_with_an_fsync_taken_away(tmp_path: Path, 
 def test_power_cuts_during_a_sync_never_record_a_copy_the_drive_lost(tmp_path: Path) -> None:
     """The drive is an ext4 image on powerfs behind a loop device (its flushes are powerfs
     fsyncs): register and drive lose power together, mid-sync."""
-    from campaign import power
+    from campaign import power_drive
 
     _needs()
     require_tool("mkfs.ext4")
     require_tool("losetup")
-    result = power.run_drive(tmp_path / "tree", seed=SEED, cuts=1, files=6)
+    result = power_drive.run_drive(tmp_path / "tree", seed=SEED, cuts=1, files=6)
     assert not result.violations, "\n".join(result.violations) + f"\nseed {SEED}"
     assert result.figures()["fired"] == 1

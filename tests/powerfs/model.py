@@ -309,10 +309,8 @@ class Model:
         """The directory's entries become durable; an entry's inode that was never made
         durable comes into the durable state as it was created: empty."""
         self.check()
-        kept = self.durable.get(node.ino)
         self.durable[node.ino] = Inode(node.ino, node.mode, node.uid, node.gid, bytearray(), dict(node.entries), "",
                                        node.atime, node.mtime, node.ctime)
-        del kept
         for ino in node.entries.values():
             if ino not in self.durable:
                 child = self.live[ino]

@@ -13,6 +13,7 @@ Commands: ``arm``, ``cut``, ``sync``, ``stats``, ``trace`` (every counted call s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fnmatch
 import json
@@ -22,6 +23,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -305,9 +307,7 @@ class PowerFS(fuse.Operations):
         with self._mutex:
             self.model.check()
             node = self.model.lookup(path or "/")
-            import time as _time
-
-            now = _time.time_ns()
+            now = time.time_ns()
             node.atime, node.mtime = times if times else (now, now)
             return 0
 
@@ -329,7 +329,7 @@ class _FUSE(fuse.FUSE):
 
 
 def _serve_control(fs: PowerFS, path: Path) -> None:
-    with contextlib_suppress():
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
@@ -348,12 +348,6 @@ def _serve_control(fs: PowerFS, path: Path) -> None:
     while True:
         conn, _addr = server.accept()
         threading.Thread(target=client, args=(conn,), daemon=True).start()
-
-
-def contextlib_suppress() -> Any:
-    import contextlib
-
-    return contextlib.suppress(FileNotFoundError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,3 +184,17 @@ def test_the_model_collects_inodes_whose_names_were_lost() -> None:
     m.fsync(node)  # content durable, no name for it
     again = Model(m.durable)
     assert again.live[1].entries == {} and node.ino not in again.live
+
+
+def test_an_inode_number_freed_by_a_cut_never_brings_old_content_back() -> None:
+    """A file fsynced but never named is gone after the cut; a new file that gets its inode
+    number must not come back with the old content after the next cut."""
+    m = Model()
+    old = m.create("/old", 0o100644)
+    m.write(old, b"old content", 0)
+    m.fsync(old)  # content durable, name never
+    m = Model(m.durable)  # the cut, the remount
+    new = m.create("/new", 0o100644)
+    m.fsyncdir(m.live[1])  # the name durable, the content never: empty after a cut
+    again = Model(m.durable)
+    assert again.read(again.lookup("/new"), 100, 0) == b""

@@ -69,8 +69,13 @@ class Model:
         self.durable: dict[int, Inode] = durable
         self.live: dict[int, Inode] = copy.deepcopy(durable)
         self._collect()
+        # The durable state keeps only what the new mount reaches: a record left of an inode
+        # whose name was lost would otherwise be taken for a new inode given its number (its
+        # folder's fsync keeps a record that is already there), and bring old content back
+        # under a new name at the next cut.
+        self.durable = {ino: node for ino, node in durable.items() if ino in self.live}
         self._count()
-        self.next_ino = max(self.live) + 1
+        self.next_ino = max(durable) + 1
         self.open_count: dict[int, int] = {}
         self.frozen = False
 

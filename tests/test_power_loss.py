@@ -81,3 +81,19 @@ def test_power_cuts_during_a_sync_never_record_a_copy_the_drive_lost(tmp_path: P
     result = power_drive.run_drive(tmp_path / "tree", seed=SEED, cuts=1, files=6)
     assert not result.violations, "\n".join(result.violations) + f"\nseed {SEED}"
     assert result.figures()["fired"] == 1
+
+
+def test_a_temp_file_a_cut_left_in_the_state_folder_is_removed_at_start(daemon_factory) -> None:  # type: ignore[no-untyped-def]
+    """A power cut (or a SIGKILL) between a state file's durable temp file and its rename (the
+    heartbeat, rewritten all the time) left ``state/.naskahd-tmp-*`` behind for good: the
+    campaign found them piling up. The next start removes them, and nothing else."""
+    from naskahd import durable
+
+    d = daemon_factory(start=False)
+    orphan = d.state / f"{durable.TEMP_PREFIX}0123456789abcdef"
+    orphan.write_bytes(b'{"running": true}'.ljust(4096))
+    other = d.state / "notes.txt"
+    other.write_text("a person's file")
+    d.start()
+    assert not orphan.exists()
+    assert other.read_text() == "a person's file"

@@ -34,7 +34,7 @@ def test_power_cuts_at_each_durability_step_lose_nothing(tmp_path: Path) -> None
 
     _needs()
     lines: list[str] = []
-    assert len(power.SHORT) == 8
+    assert len(power.SHORT) == 9
     result = power.run(tmp_path / "tree", seed=SEED, cuts=len(power.SHORT), files=3, settle_timeout=60, log=lines.append,
                        points=power.SHORT)
     figures = result.figures()

@@ -235,3 +235,8 @@ def all_files(folder: Path) -> list[Path]:
     from naskahd.config import ROOT_MARKER, ROOT_OWNER
 
     return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.name not in (ROOT_MARKER, ROOT_OWNER))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False,
+                     help="run the long forms of the campaigns (issue 22): hundreds of kills, minutes each")

@@ -78,9 +78,13 @@ class Notify:
 
 
 class CampaignDaemon:
-    def __init__(self, config: Path, *, logs: Path, tmp: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *, logs: Path, tmp: Path, traces: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.config = config
         self.logs, self.tmp = logs, tmp
+        # strace's own output names exempt files: kept apart from the logs searched for leaks
+        self.traces = traces or logs.parent / "traces"
+        self.traces.mkdir(parents=True, exist_ok=True)
         logs.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(parents=True, exist_ok=True)
         self.log_path = logs / "daemon.log"
@@ -106,7 +110,7 @@ class CampaignDaemon:
         if inject is not None:
             strace = shutil.which("strace")
             assert strace, "strace is not installed"
-            self.strace_out = self.logs / f"strace-{self.runs}.txt"
+            self.strace_out = self.traces / f"strace-{self.runs}.txt"
             prefix = [strace, "-f", "-qq", "-y", "-o", str(self.strace_out),
                       "-e", f"trace={inject.syscall}", "-e", f"inject={inject.syscall}:signal=KILL:when={inject.when}"]
         self.started_at = time.monotonic()
@@ -234,28 +238,49 @@ class CampaignDaemon:
         """The system call the injected SIGKILL hit, as strace printed it (paths via -y)."""
         if self.strace_out is None or not self.strace_out.exists():
             return None
+        import re
+
         lines = self.strace_out.read_text(errors="replace").splitlines()
         for i, line in enumerate(lines):
-            if "(INJECTED)" in line or "+++ killed by SIGKILL" in line:
-                pid = line.split()[0]
-                calls = [x for x in lines[:i + 1] if x.startswith(pid + " ") and "(" in x and "+++" not in x]
-                return calls[-1].split(" ", 1)[1].strip() if calls else line
+            m = re.match(r"^(\d+)\s+(.*) = \?$", line)
+            if not m:
+                continue
+            pid, call = m.groups()
+            if not call.startswith("<..."):
+                return call
+            for earlier in reversed(lines[:i]):  # a call another thread's line interrupted
+                if earlier.startswith(pid + " ") and earlier.endswith("<unfinished ...>"):
+                    return earlier.split(None, 1)[1].removesuffix("<unfinished ...>").strip()
+            return call
         return None
 
 
 def status(config: Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    out = subprocess.run(naskahd_cmd("--config", str(config), "status", "--json"), capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en", **(env or {})})
-    try:
-        return out.returncode, dict(json.loads(out.stdout))
-    except ValueError:
-        return out.returncode, {"problems": [f"status printed no JSON: {out.stderr[-500:]}"]}
+    return status_started(config, env)()
+
+
+def status_started(config: Path, env: dict[str, str] | None = None) -> Callable[[], tuple[int, dict[str, Any]]]:
+    """`naskahd status --json` started now; the returned function waits for (exit code, JSON)."""
+    proc = subprocess.Popen(naskahd_cmd("--config", str(config), "status", "--json"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en", **(env or {})})
+
+    def result() -> tuple[int, dict[str, Any]]:
+        out, err = proc.communicate(timeout=120)
+        try:
+            return proc.returncode, dict(json.loads(out))
+        except ValueError:
+            return proc.returncode, {"problems": [f"status printed no JSON: {err[-500:]}"]}
+
+    return result
 
 
 def health(config: Path, *, review_expected: bool = False) -> list[str]:
     """Why `naskahd status --json` does not show a healthy running daemon ([] when it does).
     Files the workload sent to review on purpose are allowed (``review_expected``)."""
-    rc, st = status(config)
+    return judge(*status(config), review_expected=review_expected)
+
+
+def judge(rc: int, st: dict[str, Any], *, review_expected: bool = False) -> list[str]:
     bad: list[str] = []
     if not st.get("daemon", {}).get("running"):
         bad.append("status: the daemon is not running")

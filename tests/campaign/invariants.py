@@ -13,7 +13,7 @@ Stable API (other campaign branches merge this one to reuse it)::
 
 Each violation is a line ``"<kind>: <what, where>"``, kind one of ``KINDS``. ``dropped``
 maps each file the test put into the drop folder (drop-relative POSIX path) to its bytes
-or their SHA-256. Its category is the configuration's rules' (``classify``); a path no rule
+or their SHA-256, or to a list of them when the path was used again for another file. Its category is the configuration's rules' (``classify``); a path no rule
 matches is expected in review.
 
 What is checked, by design (docs/architecture.md "A document's life"):
@@ -38,7 +38,8 @@ What is checked, by design (docs/architecture.md "A document's life"):
 
 ``settled=True`` is for a daemon that has finished (every category folder empty, or
 stopped cleanly): then no row may be STAGED, no temp file or held file may be left, and
-a registered content may not still wait in a category folder.
+a registered content may not still wait in a category folder, a file a rule files may not
+be in review, and a file in ``duplikat/`` must have its content registered.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 KINDS = ("lost", "duplicated", "corrupt", "leak", "gap", "backup", "leftover")
@@ -177,7 +178,7 @@ def _decrypts_to(age_file: Path, identity: Path, plain_sha: str) -> str | None:
 def check(
     config: Any,
     *,
-    dropped: Mapping[str, bytes | str],
+    dropped: Mapping[str, bytes | str | Sequence[bytes | str]],
     exempt_markers: Sequence[bytes] = (),
     drives: Sequence[Path] = (),
     identity: Path | None = None,
@@ -194,16 +195,8 @@ def check(
 
     cfg = _load(config)
     bad: list[str] = []
-    con = _connect(cfg)
-    try:
-        rows = _rows(con) if con is not None else []
-        counters = {(c, y): n for c, y, n in con.execute("SELECT category, year, last_number FROM agenda_counters")} if con else {}
-        copies = _copies(con) if con is not None and drives else []
-    finally:
-        if con is not None:
-            con.close()
-
-    # -- where every content is in the drop folder ------------------------------------------
+    # The drop folder first, then the register: a daemon that runs removes a source only
+    # after its row is committed, so a file gone from the walk is in the rows read after it.
     in_drop: dict[str, list[tuple[str, Path]]] = defaultdict(list)
     for p in _files(cfg.drop):
         try:
@@ -213,12 +206,18 @@ def check(
     if settled:
         for p in _files(cfg.hold_dir):
             bad.append(f"leftover: {p.relative_to(cfg.drop)} is still in the holding folder")
+    rows, counters, copies = _register(cfg, with_copies=bool(drives))
 
     key_of = _plain_key(cfg)
     by_sha = {r.sha256: r for r in rows}
     expected: dict[str, tuple[str, bool]] = {}  # plain sha → (a relpath, exempt?)
+    reused: set[str] = set()  # paths dropped more than once (a scanner that reuses its names)
     for rel, value in dropped.items():
-        expected.setdefault(_digest(value), (rel, classify(rel, cfg.rules) == EXEMPT))
+        values = [value] if isinstance(value, (bytes, str)) else list(value)
+        if len(values) > 1:
+            reused.add(rel)
+        for v in values:
+            expected.setdefault(_digest(v), (rel, classify(rel, cfg.rules) == EXEMPT))
     owned: set[int] = set()
 
     for plain, (rel, exempt) in expected.items():
@@ -228,10 +227,17 @@ def check(
         row = by_sha.get(recorded)
         places = in_drop.get(plain, [])
         shown = "an exempt letter" if exempt else rel
+        filed_by_rule = classify(rel, cfg.rules) is not None
+        # A name taken again while its first scan waited in the holding folder sends the held
+        # one to review by design (release.put_back never overwrites).
+        if settled and filed_by_rule and rel not in reused and any(w == "review" for w, _p in places):
+            bad.append(f"leftover: {shown} went to review, though a rule files it")
         if row is None:
             if not places:
                 bad.append(f"lost: {shown} ({plain[:12]}…) is neither in the drop folder nor registered")
-            elif settled and any(w == "waiting" for w, _p in places) and classify(rel, cfg.rules) is not None:
+            elif settled and any(w == "duplicate" for w, _p in places):
+                bad.append(f"lost: {shown} was moved to duplikat/ but its content is not registered")
+            elif settled and any(w == "waiting" for w, _p in places) and filed_by_rule:
                 bad.append(f"leftover: {shown} still waits in the drop folder, unregistered")
             continue
         owned.add(row.id)
@@ -243,7 +249,7 @@ def check(
         if r.id not in owned and r.sha256 not in known:
             bad.append(f"corrupt: register row {r.agenda} is for content that was never dropped")
     bad += _gapless(rows, counters)
-    bad += _archive(cfg, rows, settled)
+    bad += _archive(cfg, rows, settled, lambda: _register(cfg, with_copies=False)[0])
     if drives:
         bad += _drives(rows, copies, drives)
     roots = [cfg.archive, cfg.state, *drives, *logs, *temp_dirs]
@@ -251,12 +257,31 @@ def check(
     return bad
 
 
+def _register(cfg: Any, *, with_copies: bool) -> tuple[list[_Row], dict[tuple[str, int], int], list[Any]]:
+    """(documents, agenda counters, drive copies) in one read transaction."""
+    con = _connect(cfg)
+    if con is None:
+        return [], {}, []
+    try:
+        con.execute("BEGIN")
+        rows = _rows(con)
+        counters = {(c, y): n for c, y, n in con.execute("SELECT category, year, last_number FROM agenda_counters")}
+        copies = _copies(con) if with_copies else []
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return rows, counters, copies
+
+
 def _check_row(cfg: Any, row: _Row, plain: str, exempt: bool, places: list[tuple[str, Path]],
                identity: Path | None, settled: bool, shown: str) -> list[str]:
     bad: list[str] = []
     final = cfg.archive / row.archive_path
     want = row.ciphertext_sha256 if exempt else row.sha256
-    final_ok = final.is_file() and sha256_of(final) == want
+    temp = final.parent / row.temp_name if row.temp_name else None
+    # the temp file before the final name: a running daemon renames one into the other
+    temp_ok = temp is not None and temp.is_file() and _sha_or_none(temp) == want
+    final_ok = final.is_file() and _sha_or_none(final) == want
     if row.state in ("filed", "source_stuck"):
         if not final.is_file():
             bad.append(f"lost: {row.agenda} is {row.state} but {row.archive_path} is missing")
@@ -274,13 +299,18 @@ def _check_row(cfg: Any, row: _Row, plain: str, exempt: bool, places: list[tuple
     elif row.state == "staged":
         if settled:
             bad.append(f"leftover: {row.agenda} is still STAGED after the daemon finished")
-        temp = final.parent / row.temp_name if row.temp_name else None
-        temp_ok = temp is not None and temp.is_file() and sha256_of(temp) == want
         if not (final_ok or temp_ok or places):
             bad.append(f"lost: {row.agenda} is STAGED with neither its archive file nor its source")
     else:
         bad.append(f"corrupt: {row.agenda} has an unknown state {row.state!r}")
     return bad
+
+
+def _sha_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
 
 
 def _gapless(rows: list[_Row], counters: Mapping[tuple[str, int], int]) -> list[str]:
@@ -302,20 +332,25 @@ def _gapless(rows: list[_Row], counters: Mapping[tuple[str, int], int]) -> list[
     return bad
 
 
-def _archive(cfg: Any, rows: list[_Row], settled: bool) -> list[str]:
+def _archive(cfg: Any, rows: list[_Row], settled: bool, reread: Any) -> list[str]:
     bad: list[str] = []
     finals = {r.archive_path for r in rows}
-    temps = {str(PurePosixPath(r.archive_path).parent / r.temp_name) for r in rows if r.temp_name}
     contents: dict[str, list[str]] = defaultdict(list)
+    unknown: list[str] = []
     for p in _files(cfg.archive):
         rel = p.relative_to(cfg.archive).as_posix()
         if p.name.startswith(TEMP_PREFIX):
             if settled:
                 bad.append(f"leftover: temp file {rel} in the archive after the daemon finished")
             continue
-        if rel not in finals and rel not in temps:
-            bad.append(f"corrupt: archive file {rel} belongs to no register row")
-        contents[sha256_of(p)].append(rel)
+        if rel not in finals:
+            unknown.append(rel)
+        digest = _sha_or_none(p)
+        if digest is not None:
+            contents[digest].append(rel)
+    if unknown:  # a running daemon may have committed and renamed since the rows were read
+        finals = {r.archive_path for r in reread()}
+        bad += [f"corrupt: archive file {rel} belongs to no register row" for rel in unknown if rel not in finals]
     for digest, names in contents.items():
         if len(names) > 1:
             bad.append(f"duplicated: one content ({digest[:12]}…) is archived {len(names)} times: {names[:3]}")

@@ -93,9 +93,12 @@ def generate(seed: int, n: int, *, big_share: float = 0.08, big_mb: float = 4.0,
     return items
 
 
-def expected(items: Sequence[Item]) -> dict[str, bytes]:
-    """``dropped`` for ``invariants.check``."""
-    return {it.relpath: it.data for it in items}
+def expected(items: Sequence[Item]) -> dict[str, list[bytes]]:
+    """``dropped`` for ``invariants.check`` (a path used twice maps to both contents)."""
+    out: dict[str, list[bytes]] = {}
+    for it in items:
+        out.setdefault(it.relpath, []).append(it.data)
+    return out
 
 
 def markers(items: Sequence[Item]) -> list[bytes]:

@@ -1,7 +1,8 @@
 """The daemon's state folder: the single-instance lock and the heartbeat file `status` reads.
 
 Lock: ``state/naskahd.lock``, held with flock for the daemon's whole life. Whoever can
-take it knows no daemon runs, even after a SIGKILL (the kernel drops the lock).
+take it knows no daemon runs, even after a SIGKILL (the kernel drops the lock); taking it
+removes the temp files a crash left in the state folder.
 
 Heartbeat: ``state/daemon.json``, written whole (temp file, rename) and padded with
 spaces to ``HEARTBEAT_ROOM`` bytes, so that it always owns that much disk. When the state
@@ -40,11 +41,25 @@ class InstanceLock:
             os.close(fd)
             raise AlreadyRunning(state=str(self.path.parent), pid=read_heartbeat(self.path.parent).get("pid", "?")) from None
         self.fd = fd
+        remove_orphans(self.path.parent)
 
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def remove_orphans(state: Path) -> None:
+    """Remove the temp files a crash or a power cut left in the state folder between a state
+    file's temp file and its rename (the heartbeat's, the owner file's: durable.py). Only
+    the daemon writes them, and it holds the instance lock: none is being written now."""
+    with os.scandir(state) as entries:
+        for entry in entries:
+            if entry.name.startswith(durable.TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
 
 
 def daemon_running(state: Path) -> bool:

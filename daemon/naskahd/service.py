@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from naskahd import audit, durable, installation, reload, watch
+from naskahd import audit, durable, installation, reasons, reload, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config

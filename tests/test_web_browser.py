@@ -121,6 +121,17 @@ def test_the_kasi_reviews_a_report_and_the_kabid_validates_it(place) -> None:
     assert report["reviewed_by"] == "Budi Santoso, S.Kom" and report["validated_by"] == "Dra. Siti Rahma"
 
 
+def _gone(element: object) -> bool:
+    """Is ``element`` from a page the browser has left (a new page has loaded)?"""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.is_enabled()  # type: ignore[attr-defined]
+    except StaleElementReferenceException:
+        return True
+    return False
+
+
 def test_the_operator_fills_in_a_letters_details_and_finds_it_by_its_subject(place) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -137,7 +148,10 @@ def test_the_operator_fills_in_a_letters_details_and_finds_it_by_its_subject(pla
     assert "Data surat sudah disimpan" in driver.find_element(By.ID, "saved").text
     driver.get(web.url + "/register")
     driver.find_element(By.ID, "q-perihal").send_keys("perangkat persandian")
+    before = driver.find_element(By.ID, "documents")
     driver.find_element(By.ID, "q-go").click()
+    # The click starts a page load: until it is done the unfiltered list is still there.
+    wait_until(lambda: _gone(before), 10, "the search's page")
     rows = driver.find_elements(By.CSS_SELECTOR, "#documents tbody tr")
     assert len(rows) == 1
     assert o.agendas["Nota Dinas Kepala Bidang.pdf"] in rows[0].text and "800/412/Diskominfo-2026" in rows[0].text

@@ -78,7 +78,8 @@ def root_on_loopfs(cfg: Path, role: str, size_mb: int = 16) -> Iterator[LoopFs]:
 
 
 def fill(folder: Path, name: str = "filler") -> Path:
-    """Write a filler file until not one more byte fits (fsynced: no reservation left)."""
+    """Write a filler file until not one more byte fits (fsynced: no reservation left).
+    The one disk-filling loop of the tests (the fault campaign, test_state_disk_full)."""
     filler = folder / name
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -92,7 +93,8 @@ def fill(folder: Path, name: str = "filler") -> Path:
                 os.fsync(fd)
     finally:
         os.close(fd)
-    assert os.statvfs(folder).f_bavail == 0, "precondition: the disk is full"
+    left = os.statvfs(folder).f_bavail
+    assert left == 0, f"precondition: the disk of {folder} is full ({left} blocks available)"
     return filler
 
 

@@ -120,6 +120,14 @@ def wait_healthy(d: Daemon, timeout: float = 60) -> None:
     wait_until(lambda: status(d)[0] == 0, timeout, "status healthy (exit 0)", d)
 
 
+def wait_filed(d: Daemon, n: int, timeout: float = 120) -> None:
+    """Until ``n`` scans are registered: the daemon's log says so (read in the test process),
+    then the register, once (``naskahd list``). Polling ``list`` instead ran a Python process
+    every 50 ms beside the daemon on the two shared cores."""
+    d.wait_event("document.registered", count=n, timeout=timeout)
+    assert len(d.documents()) == n, f"the log says {n} registered, the register differs"
+
+
 def no_traceback(d: Daemon) -> None:
     assert "Traceback" not in d.log_text(), d.log_text()[-4000:]
 

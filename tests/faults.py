@@ -78,7 +78,8 @@ def root_on_loopfs(cfg: Path, role: str, size_mb: int = 16) -> Iterator[LoopFs]:
 
 
 def fill(folder: Path, name: str = "filler") -> Path:
-    """Write a filler file until not one more byte fits (fsynced: no reservation left)."""
+    """Write a filler file until not one more byte fits (fsynced: no reservation left).
+    The one disk-filling loop of the tests (the fault campaign, test_state_disk_full)."""
     filler = folder / name
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -92,7 +93,8 @@ def fill(folder: Path, name: str = "filler") -> Path:
                 os.fsync(fd)
     finally:
         os.close(fd)
-    assert os.statvfs(folder).f_bavail == 0, "precondition: the disk is full"
+    left = os.statvfs(folder).f_bavail
+    assert left == 0, f"precondition: the disk of {folder} is full ({left} blocks available)"
     return filler
 
 
@@ -116,6 +118,14 @@ def wait_problem(d: Daemon, *words: str, timeout: float = 30) -> str:
 
 def wait_healthy(d: Daemon, timeout: float = 60) -> None:
     wait_until(lambda: status(d)[0] == 0, timeout, "status healthy (exit 0)", d)
+
+
+def wait_filed(d: Daemon, n: int, timeout: float = 120) -> None:
+    """Until ``n`` scans are registered: the daemon's log says so (read in the test process),
+    then the register, once (``naskahd list``). Polling ``list`` instead ran a Python process
+    every 50 ms beside the daemon on the two shared cores."""
+    d.wait_event("document.registered", count=n, timeout=timeout)
+    assert len(d.documents()) == n, f"the log says {n} registered, the register differs"
 
 
 def no_traceback(d: Daemon) -> None:

@@ -360,6 +360,16 @@ def test_10000_files_at_once_with_an_overflowing_inotify_queue(daemon_factory) -
     finally:
         knob.write_text(old)
     assert d.find("drop.scanned", reason="inotify queue overflow"), "overflow not noticed"
+    assert d.find("drop.events_lost"), "the overflow is not a warning in the log"
+    # `status` keeps the count and the last time; the notice went once the rescan was done.
+    info = d.status()
+    lost = info["inotify_overflows"]
+    assert lost["count"] >= 1 and lost["last_at"] and lost["rescanned_at"] and not lost["rescanning"], lost
+    assert lost["rescan_entries"] > 0 and info["notices"] == [] and info["problems"] == []
+    for lang, words in (("id", "Pemberitahuan perubahan hilang (antrean inotify penuh)"),
+                        ("en", "Change notifications lost (inotify queue overflow)")):
+        shown = d.cli("--lang", lang, "status")
+        assert shown.returncode == 0 and words in shown.stdout and "dipindai ulang" * (lang == "id") in shown.stdout, shown.stdout
     docs = d.documents()
     assert len(docs) == 10_000 and len({x["sha256"] for x in docs}) == 10_000
     assert sorted(int(x["agenda"].split("/")[0]) for x in docs) == list(range(1, 10_001))

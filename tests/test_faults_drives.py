@@ -11,7 +11,7 @@ import pytest
 
 from conftest import Daemon, wait_until, write_config
 from drives_fixtures import Drives, drives, run, udevd  # noqa: F401  (fixtures)
-from faults import Stopwatch, figure, fill, no_traceback, nothing_lost, status
+from faults import Stopwatch, figure, fill, no_traceback, nothing_lost, status, wait_filed
 from test_drives_daemon import cli, drive_status, register
 
 pytestmark = pytest.mark.system
@@ -24,7 +24,7 @@ def start(tmp_path: Path, n: int, size: int) -> tuple[Daemon, dict[str, bytes]]:
     dropped = {f"masuk/s{i:03d}.pdf": os.urandom(size) for i in range(n)}
     for rel, data in dropped.items():
         (d.drop / rel).write_bytes(data)
-    wait_until(lambda: len(d.documents()) == n, 120, "all filed", d)
+    wait_filed(d, n)
     return d, dropped
 
 

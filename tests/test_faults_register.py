@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, naskahd_cmd, wait_until, write_config
+from conftest import Daemon, naskahd_cmd, write_config
 from drives_fixtures import drives, udevd  # noqa: F401  (fixtures)
-from faults import Stopwatch, figure, no_traceback, nothing_lost, status, wait_healthy, wait_problem
+from faults import Stopwatch, figure, no_traceback, nothing_lost, status, wait_filed, wait_healthy, wait_problem
 
 pytestmark = pytest.mark.system
 
@@ -87,7 +87,7 @@ def test_a_corrupted_register_is_refused_verify_points_at_it_and_the_drive_snaps
     dropped: dict[str, bytes] = {}
     for i in range(30):
         drop(d, f"{('masuk', 'keluar')[i % 2]}/letter {i}.pdf", dropped)
-    wait_until(lambda: len(d.documents()) == len(dropped), 60, "all filed", d)
+    wait_filed(d, len(dropped), 60)
     d.stop()
     image = drives.make("ext4")
     image.attach()
@@ -106,11 +106,12 @@ def test_a_corrupted_register_is_refused_verify_points_at_it_and_the_drive_snaps
     run = subprocess.run(naskahd_cmd("--config", str(cfg), "run", "--log-format", "json"), capture_output=True,
                          text=True, timeout=60, env={**os.environ, "LANG": "C.UTF-8", "LANGUAGE": "en"})
     assert run.returncode == 1, run.stderr[-2000:]
-    for text in (run.stderr, cli(cfg, "verify").stderr, cli(cfg, "status").stdout):
+    verify, shown = cli(cfg, "verify"), cli(cfg, "status")
+    for text in (run.stderr, verify.stderr, shown.stdout):
         assert str(register) in text and "damaged" in text, text
         assert "naskahd restore --from" in text and "backup drive" in text, text  # named when its row is readable
         assert "Traceback" not in text
-    assert cli(cfg, "verify").returncode == 1 and cli(cfg, "status").returncode != 0
+    assert verify.returncode == 1 and shown.returncode != 0
     assert (d.drop / "masuk" / "after.pdf").exists()  # nothing taken
 
     new_root = tmp_path / "restored"

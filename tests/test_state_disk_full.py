@@ -19,33 +19,12 @@ from pathlib import Path
 import pytest
 
 from conftest import Daemon, require_root, require_tool, wait_until, write_config
+from faults import fill
 from naskahd import config, installation
 
 pytestmark = pytest.mark.system
 
 FULL = "is full"  # in both the daemon's and status's own words for it
-
-
-def fill(folder: Path) -> Path:
-    """Write a filler file until not one more byte fits (fsynced: no reservation left)."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        for size in (1 << 20, 65536, 4096, 1024, 1):
-            for _ in range(1 << 16):
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError:
-                    break
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    st = os.statvfs(folder)
-    assert st.f_bavail == 0, f"precondition: the state disk is full ({st.f_bavail} blocks available)"
-    return filler
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ class Heartbeat:
             "pending": len(self.settler), "waiting": waiting, "problems": problems,
             "drives": self.drives.snapshot(),
             "reload": self.last_reload,
+            "inotify_overflows": self.overflows.snapshot(),  # watch.Overflows
         }
         self.notifier.status(self.summary.line(self))
         if data != self._last_heartbeat or now >= self._heartbeat_written + 30:

@@ -75,6 +75,7 @@ class Daemon(Intake, Outcomes, Heartbeat):
         self.held: dict[str, str] = {}  # relpath -> why it waits (exempt without recipient)
         self.failing: dict[str, str] = {}  # relpath -> last error, while retried
         self.unlisted: dict[str, str] = {}  # folder relpath -> why a scan could not list it (watch.scan)
+        self.overflows = watch.Overflows()  # inotify queue overflows and their rescans, for `status`
         self._heartbeat_due = 0.0
         self._heartbeat_written = 0.0
         self._last_heartbeat: dict[str, Any] = {}
@@ -127,7 +128,7 @@ class Daemon(Intake, Outcomes, Heartbeat):
                 self.log.error("state.heartbeat_failed", error=exc.strerror, folder=str(self.config.state))
             self.filer = Filer(self.config, sessions, parse_recipients(self.config))
             self.problems = self.filer.reconcile()
-            watcher = watch.Watcher(self.config, self.events)
+            watcher = watch.Watcher(self.config, self.events, self.overflows)
             if not watch.early_copies_safe(watcher.mode, watcher.fstype):
                 self.settler.early_fraction = None  # see Settler.early_fraction
             watcher.start()
@@ -213,7 +214,7 @@ class Daemon(Intake, Outcomes, Heartbeat):
         try:
             make_tree(self.config)
             self.watcher.stop()
-            self.watcher = watch.Watcher(self.config, self.events)
+            self.watcher = watch.Watcher(self.config, self.events, self.overflows)
             self.watcher.start()
         except OSError as exc:  # gone again meanwhile, or no inotify watch left: tried again
             self.log.error("drop.watch_failed", folder=str(self.config.drop), error=exc.strerror)
@@ -247,17 +248,28 @@ class Daemon(Intake, Outcomes, Heartbeat):
             except queue.Empty:
                 break
             if isinstance(event, watch.Scan):
-                scans[event.path] = event.reason
+                if scans.get(event.path) != watch.OVERFLOW:  # that one's scan must say it is done
+                    scans[event.path] = event.reason
             else:
                 touched.add(event.path)
         for path, reason in scans.items():
             count = 0
             unreadable: dict[str, OSError] = {}
+            covered = None
+            if reason == watch.OVERFLOW:  # events were lost: `status` says so until this scan is done
+                covered = self.overflows.rescan_started()
+                self.log.warning("drop.events_lost", overflows=covered, reason=reason)
+                if hasattr(self, "watcher"):
+                    self._heartbeat_due = 0.0
+                    self._heartbeat()
             for rel, st in watch.scan(self.config, path, unreadable):
                 self.settler.touch(rel, Signature.of(st), now)
                 count += 1
                 if count % 1000 == 0 and hasattr(self, "watcher"):  # a long scan: `status` sees it grow
                     self._heartbeat()
+            if covered is not None:
+                self.overflows.rescan_done(covered, count)
+                self._heartbeat_due = 0.0  # the notice goes at once
             self._unlisted(path, unreadable)
             self.log.debug("drop.scanned", path=path, reason=reason, entries=count)
             if reason not in ("periodic", "folder appeared"):

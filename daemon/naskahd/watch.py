@@ -7,14 +7,18 @@ scanned in full at start-up, after an inotify overflow, and every ``rescan_secon
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import queue
 import stat
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from watchdog.events import (
     DirCreatedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileMovedEvent,
@@ -167,17 +171,71 @@ class _Handler(FileSystemEventHandler):
             self.events.put(Touch(path))
 
 
+OVERFLOW = "inotify queue overflow"  # the reason of the full scan that follows one
+
+
+class Overflows:
+    """The inotify queue overflows seen since the start (by _OverflowSpotter, on watchdog's
+    thread) and the full rescans of the drop folder they led to (service.Daemon), for
+    `naskahd status`: events were lost while ``rescanning``; the rescan finds them."""
+
+    SAME = 1.0  # watchdog logs one overflow once per logger: records this close are one overflow
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0  # overflows seen
+        self.rescanned = 0  # of them, covered by a finished rescan
+        self.last_at: str | None = None
+        self.rescanned_at: str | None = None
+        self.entries: int | None = None  # what the last rescan found
+        self._mono = float("-inf")
+        self._loggers: set[str] = set()
+
+    def seen(self, logger: str) -> bool:
+        """One overflow record from ``logger``; True if it is a new overflow (a rescan is due)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._mono < self.SAME and logger not in self._loggers:
+                self._loggers.add(logger)  # the same overflow in watchdog's other words
+                return False
+            self.count += 1
+            self._mono, self._loggers = now, {logger}
+            self.last_at = _iso_now()
+            return True
+
+    def rescan_started(self) -> int:
+        """The rescan begins: it covers the overflows seen so far (returned)."""
+        with self._lock:
+            return self.count
+
+    def rescan_done(self, covered: int, entries: int) -> None:
+        with self._lock:
+            self.rescanned = max(self.rescanned, covered)
+            self.rescanned_at, self.entries = _iso_now(), entries
+
+    def snapshot(self) -> dict[str, Any]:
+        """For the heartbeat (`status --json`'s ``inotify_overflows``)."""
+        with self._lock:
+            return {"count": self.count, "last_at": self.last_at, "rescanning": self.rescanned < self.count,
+                    "rescanned_at": self.rescanned_at, "rescan_entries": self.entries}
+
+
+def _iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 class _OverflowSpotter(logging.Handler):
     """watchdog rebuilds its watches after an inotify queue overflow but tells its user
-    only through its log; turn that into a full scan, since events were lost."""
+    only through its log; turn that into a full scan, since events were lost, and count it
+    (Overflows) for `status`."""
 
-    def __init__(self, events: queue.SimpleQueue[Event], drop: str) -> None:
+    def __init__(self, events: queue.SimpleQueue[Event], drop: str, overflows: Overflows) -> None:
         super().__init__(logging.WARNING)
-        self.events, self.drop = events, drop
+        self.events, self.drop, self.overflows = events, drop, overflows
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            self.events.put(Scan(self.drop, "inotify queue overflow"))
+        if "overflow" in record.getMessage().lower() and self.overflows.seen(record.name):
+            self.events.put(Scan(self.drop, OVERFLOW))
 
 
 def _no_move_pairing_wait() -> None:
@@ -193,12 +251,13 @@ def _no_move_pairing_wait() -> None:
 class Watcher:
     """Owns the watchdog observer; puts Touch/Scan events on ``events``."""
 
-    def __init__(self, config: Config, events: queue.SimpleQueue[Event]) -> None:
+    def __init__(self, config: Config, events: queue.SimpleQueue[Event], overflows: Overflows | None = None) -> None:
         self.config, self.events = config, events
+        self.overflows = overflows if overflows is not None else Overflows()  # the daemon's, across watchers
         self.fstype = mount_fstype(config.drop)
         self.mode = choose_mode(config.watch_mode, self.fstype)
         self.observer: BaseObserver | None = None
-        self._spotter = _OverflowSpotter(events, str(config.drop))
+        self._spotter = _OverflowSpotter(events, str(config.drop), self.overflows)
 
     def start(self) -> None:
         if self.mode == "polling":

@@ -410,7 +410,12 @@ class Campaign:
         """Wait until the sync a start-up began (the drive was mounted) has reported."""
         d = self.daemon
         d.wait_for(lambda: d.find("drives.watching"), 30)
-        time.sleep(0.5)  # the watcher looks at the mount table right after it logs that
+        # Right after that line, on its thread, the watcher syncs the drive it finds mounted
+        # (it is, whenever a round starts the daemon): that sync's report is waited for.
+        if self.drive_mp is not None and os.path.ismount(self.drive_mp):
+            d.wait_for(lambda: d.find("drive.report") or d.find("drive.sync_failed"), 60)
+        else:
+            time.sleep(0.5)
         d.wait_for(lambda: len(d.find("drive.sync_started")) <= len(d.find("drive.report")), 60)
 
     def _remount(self) -> None:

@@ -148,7 +148,9 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
         if (stale is None or stale > STALE_HEARTBEAT) and disk_full is None:
             problems.insert(0, _("the daemon holds its lock but has not reported for {s} s: it may be stuck; restart it").format(
                 s=int(stale) if stale is not None else "?"))
+        overflows = beat.get("inotify_overflows") or None
     else:
+        overflows = None
         stopped, why = daemoninfo.stopped(cfg, state.read_heartbeat(cfg.state), lambda iso: _local(cfg, iso))
         problems.insert(0, why)
         pending, exempt_waiting = _count_drop(cfg)
@@ -167,11 +169,34 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
         "problems": problems,
         "last_document": last,
         "waiting": waiting,
+        "notices": overflow_notices(cfg, overflows),  # nothing a person must do
+        "inotify_overflows": overflows,
         "watch_mode": beat.get("watch_mode"),
         "state_disk_full": disk_full is not None,
         "drives": drives,
         "reports_outdated": _reports_outdated(cfg, sessions, problems),
     }
+
+
+def overflow_notices(cfg: Any, overflows: dict[str, Any] | None) -> list[str]:
+    """While the rescan that follows an inotify queue overflow runs (watch.Overflows)."""
+    if not overflows or not overflows.get("rescanning"):
+        return []
+    return [_("the drop folder's change notifications overflowed at {when} (inotify queue overflow): events were "
+              "lost, so naskahd is scanning the whole drop folder again; no scan is lost and nothing needs doing"
+              ).format(when=_local(cfg, overflows.get("last_at")))]
+
+
+def overflow_line(cfg: Any, overflows: dict[str, Any] | None) -> str | None:
+    """The overflows since the daemon started, and the last rescan they led to."""
+    if not overflows or not overflows.get("count"):
+        return None
+    line = _("Change notifications lost (inotify queue overflow): {n} time(s), last at {when}").format(
+        n=overflows["count"], when=_local(cfg, overflows.get("last_at")))
+    if overflows.get("rescanning"):
+        return line + _("; the drop folder is being scanned again")
+    return line + _("; the drop folder was scanned again in full at {when} ({n} file(s) found)").format(
+        when=_local(cfg, overflows.get("rescanned_at")), n=overflows.get("rescan_entries"))
 
 
 def _drives(cfg: Any, sessions: Any, live: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -281,6 +306,11 @@ def run(args: argparse.Namespace) -> int:
             print(_drive_line(cfg, drive))
         for w in info["waiting"]:
             print(_("  waiting: {path}: {reason}").format(path=w["path"], reason=w["reason"]))
+        lost = overflow_line(cfg, info.get("inotify_overflows"))
+        if lost:
+            print(lost)
+        for note in info.get("notices", []):
+            print(_("Notice: {text}").format(text=note))
         if info["problems"]:
             print(_("Needs attention:"))
             for p in info["problems"]:

@@ -27,6 +27,7 @@ from naskahd import audit, durable, installation, reasons, reload, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
+from naskahd.errors import RegisterDamaged
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.heartbeat import Heartbeat, iso_now
 from naskahd.intake import Intake
@@ -37,7 +38,7 @@ from naskahd.progress import Progress
 from naskahd.register import Document, DocumentState, space_problem
 from naskahd.rootwatch import ArchiveWatch, DropWatch
 from naskahd.settle import Settler, Signature
-from naskahd.state import InstanceLock, write_heartbeat
+from naskahd.state import InstanceLock, record_refusal, write_heartbeat
 from naskahd.statusd import StatusServer
 from naskahd.summary import Summary
 
@@ -110,7 +111,11 @@ class Daemon(Intake, Outcomes, Heartbeat):
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, ready_callback: Callable[[], None] | None = None) -> int:
-        sessions = installation.open_checked(self.config, create=True)
+        try:  # every page of the register checked before anything works on it
+            sessions = installation.open_checked(self.config, create=True, integrity=True)
+        except RegisterDamaged as exc:
+            record_refusal(self.config.state, exc.reason, self.config.register_path)
+            raise
         make_tree(self.config)
         lock = InstanceLock(self.config.state)
         lock.acquire()

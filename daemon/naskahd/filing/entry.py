@@ -83,7 +83,8 @@ class Entry:
                 for s, row in zip(new, rows, strict=True):
                     s.doc = docs[row["agenda"]]
                 audit.documents_filed(session, (s.doc for s in new))
-                index.catch_up(session)  # the register's search index (letters/index.py), in the same transaction
+                # The register's search index (letters/index.py), in the same transaction.
+                index.catch_up(session, new=[index.New(s.doc.id, s.doc.category, s.doc.number, s.doc.original_name) for s in new])
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
                     s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True

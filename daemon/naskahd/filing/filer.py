@@ -253,10 +253,11 @@ class Filer:
     def _mark(self, finished: list[tuple[Stored, DocumentState]], duplicates: list[tuple[Stored, str]]) -> None:
         """Step 5: the rows say it is done; the duplicates are recorded."""
         now = self.clock()
+        table = Document.__table__  # a Core UPDATE: no session objects to keep in step with it
         with self.sessions.begin() as session:
             for state in {state for _s, state in finished}:
                 ids = [s.doc.id for s, st in finished if st is state and s.doc is not None]
-                session.execute(update(Document).where(Document.id.in_(ids)).values(state=state, temp_name=None))
+                session.execute(update(table).where(table.c.id.in_(ids)).values(state=state, temp_name=None))
             for s, moved in duplicates:
                 assert s.duplicate_of is not None
                 exempt = s.item.category == EXEMPT

@@ -49,11 +49,14 @@ class Entry:
     def year(self, s: Stored) -> int:
         return s.received_at.astimezone(self.config.timezone).year
 
-    def register(self, stored: Sequence[Stored]) -> None:
+    def register(self, stored: Sequence[Stored], *, index_now: bool = True) -> None:
         """One transaction for the batch: a few statements, not a few per document.
 
         Sets each ``s.doc`` (a new row) or ``s.duplicate_of`` (the row whose content it has).
-        ClockError (nothing registered) when the clock's year is plainly wrong.
+        ClockError (nothing registered) when the clock's year is plainly wrong. ``index_now``:
+        the new rows enter the search index in this transaction; without it (a burst, the
+        daemon's choice) they are found by the search's scan above the index until
+        ``Filer.catch_up_index`` takes them in.
         """
         with self.sessions.begin() as session:
             self._check_year(session, {self.year(s) for s in stored})
@@ -83,7 +86,7 @@ class Entry:
                 for s, row in zip(new, rows, strict=True):
                     s.doc = docs[row["agenda"]]
                 audit.documents_filed(session, (s.doc for s in new))
-                # The register's search index (letters/index.py), in the same transaction.
+            if rows and index_now:  # the register's search index (letters/index.py), in the same transaction
                 index.catch_up(session, new=[index.New(s.doc.id, s.doc.category, s.doc.number, s.doc.original_name) for s in new])
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch

@@ -175,8 +175,9 @@ class Filer:
         results, stored = batch.stored.result()
         if not stored:
             return results
+        self.entry.index_now = index_now
         try:
-            self.entry.register(stored, index_now=index_now)
+            self.entry.register(stored)
         except Exception as exc:
             for s in stored:
                 s.staged.discard()

@@ -151,7 +151,8 @@ def _is_damage(exc: BaseException) -> bool:
     database"): a DatabaseError of its own kind, not a lock, a constraint or a missing file."""
     import sqlite3
 
-    return type(exc) is sqlite3.DatabaseError
+    words = str(exc)
+    return type(exc) is sqlite3.DatabaseError and ("malformed" in words or "not a database" in words)
 
 
 def integrity_problem(url: str) -> RegisterDamaged | None:

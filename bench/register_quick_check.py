@@ -1,5 +1,5 @@
-"""What the register's damage check (register/db.py damage_problem: PRAGMA quick_check, run
-whenever the register is opened) costs on a large register: wall and CPU time.
+"""What the register's full damage check (register/db.py integrity_problem: PRAGMA quick_check, run
+at the daemon's start and by verify) costs on a large register: wall and CPU time.
 
     .venv/bin/python bench/register_quick_check.py [ROWS]
 """

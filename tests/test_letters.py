@@ -286,3 +286,27 @@ def test_an_exempt_documents_events_show_no_plaintext_size_or_hash(reg: Any) -> 
 def test_details_of_a_row(reg: Any) -> None:
     assert Details.of(None).is_empty() and Details(sifat="biasa").as_dict()["sifat"] == "biasa"
     assert details.FIELDS == ("nomor", "tanggal", "asal", "tujuan", "perihal", "sifat", "catatan")
+
+
+def test_filings_new_documents_are_indexed_as_read_back_and_a_gap_is_read_from_the_register(tmp_path: Path) -> None:
+    from naskahd.register import LetterWord
+
+    def words_of(url: str, new: str) -> tuple[list[tuple[str, int, str]], list[int]]:
+        sessions = fill(url, 40)
+        with sessions() as s:
+            docs = [index.New(d.id, d.category, d.number, d.original_name) for d in s.scalars(select(Document).order_by(Document.id))]
+        counts = []
+        with sessions.begin() as s:
+            if new == "given":  # as filing gives them: all of them, then (nothing new above) none
+                counts += [index.catch_up(s, new=docs[:30]), index.catch_up(s, new=docs[30:])]
+            elif new == "gap":  # the first ten not given (a restore's rows): read, never skipped
+                counts += [index.catch_up(s, new=docs[10:30]), index.catch_up(s, new=docs[30:])]
+            else:
+                counts += [index.catch_up(s, limit=30), index.catch_up(s)]
+        with sessions() as s:
+            return sorted(s.execute(select(LetterWord.word, LetterWord.document_id, LetterWord.field)).tuples()), counts
+
+    read_back, counts = words_of(f"sqlite:///{tmp_path / 'a.sqlite3'}", "read")
+    assert counts == [30, 10] and len({d for _w, d, _f in read_back}) == 40
+    assert words_of(f"sqlite:///{tmp_path / 'b.sqlite3'}", "given") == (read_back, [30, 10])
+    assert words_of(f"sqlite:///{tmp_path / 'c.sqlite3'}", "gap") == (read_back, [40, 0])  # all read at once

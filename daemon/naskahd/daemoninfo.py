@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from naskahd import state
 from naskahd.i18n import _
 
 
@@ -62,6 +63,13 @@ def stopped(cfg: Any, beat: dict[str, Any], local: Any) -> tuple[dict[str, Any],
         return ({"stopped_at": None, "stopped_cleanly": None},
                 _("naskahd is not running and has never run with this state folder ({state}): {how}").format(
                     state=cfg.state, how=how))
+    refused = beat.get("refused")
+    if refused and beat.get("register") == state.file_identity(Path(cfg.register_path)):
+        from naskahd.reasons import render
+
+        return ({"stopped_at": beat.get("refused_at"), "stopped_cleanly": None},
+                _("naskahd is not running: it refused to start at {when}: {why}").format(
+                    when=local(beat.get("refused_at")), why=render(refused)))
     if beat.get("running") is False and beat.get("stopped_at"):
         return ({"stopped_at": beat["stopped_at"], "stopped_cleanly": True},
                 _("naskahd is not running: it stopped cleanly at {when}; {how}").format(

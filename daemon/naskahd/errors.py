@@ -62,6 +62,15 @@ class RegisterError(NaskahdError):
     """The register (database) cannot be opened or migrated."""
 
 
+class RegisterDamaged(RegisterError):
+    """The register file is damaged (register/db.py). ``reason``: the same as a stored
+    reason (reasons.py), for what is shown later in another reader's language."""
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(detail)
+
+
 class AgeError(NaskahdError):
     """An age file, recipient or identity is malformed, or decryption failed."""
 

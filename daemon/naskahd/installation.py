@@ -236,9 +236,10 @@ def _adopt_legacy(config: Config) -> bool:
     return True
 
 
-def open_checked(config: Config, *, create: bool) -> Any:
+def open_checked(config: Config, *, create: bool, integrity: bool = False) -> Any:
     """Check that the roots and the register belong to one installation and open the
-    register (``create``: the daemon, which may create or migrate it). Returns the session
+    register (``create``: the daemon, which may create or migrate it; ``integrity``: the
+    full damage check first, register/db.py ``integrity_problem``). Returns the session
     factory; RootError (exit 1) says what is wrong and what to do.
 
     The embedded default (``make run``) initialises its own root the first time.
@@ -262,7 +263,7 @@ def open_checked(config: Config, *, create: bool) -> Any:
             ).format(path=config.register_path, archive=config.archive))
         if not create:
             raise RootError(_("the register {path} does not exist yet; start the daemon once").format(path=config.register_path))
-    sessions = open_register(config.database_url, create=create)
+    sessions = open_register(config.database_url, create=create, integrity=integrity)
     recorded = _recorded(sessions)
     if recorded is None and create:
         _record(sessions, ident)

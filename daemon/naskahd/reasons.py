@@ -42,6 +42,14 @@ REASONS: dict[str, str] = {
                              "age1... public key and reload"),
     "no_recipient": N_("no encryption recipient is configured ([encryption] recipients): exempt scans wait "
                        "in the drop folder; add the officer's age1... public key and reload"),
+    # The register file is damaged (register/db.py): what is wrong and the restore that rebuilds it.
+    "register_damaged": N_(
+        "the register {path} is damaged (SQLite: {words}); naskahd does not work on a damaged register. "
+        "Stop here, keep the damaged file (copy it aside), and restore from the register snapshot on {drive}: "
+        "mount it and run 'naskahd restore --from MOUNTPOINT --root NEW-FOLDER' (every hash is checked), then "
+        "start naskahd on the restored installation"),
+    "backup_drive": N_("the backup drive {name}"),  # inside "register_damaged"
+    "newest_backup_drive": N_("your newest backup drive"),  # inside "register_damaged"
 }
 
 _PREFIX = '{"code":'

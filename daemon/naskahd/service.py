@@ -27,6 +27,7 @@ from naskahd import audit, durable, installation, reasons, reload, watch
 from naskahd.categories import DROP_FOLDER, EXEMPT
 from naskahd.classify import classify
 from naskahd.config import Config
+from naskahd.errors import RegisterDamaged
 from naskahd.filing import Batch, Filer, Outcome, Ready, Result
 from naskahd.heartbeat import Heartbeat, iso_now
 from naskahd.intake import Intake
@@ -37,12 +38,16 @@ from naskahd.progress import Progress
 from naskahd.register import Document, DocumentState, space_problem
 from naskahd.rootwatch import ArchiveWatch, DropWatch
 from naskahd.settle import Settler, Signature
-from naskahd.state import InstanceLock, write_heartbeat
+from naskahd.state import InstanceLock, record_refusal, write_heartbeat
 from naskahd.statusd import StatusServer
 from naskahd.summary import Summary
 
 BATCH = 64  # files per register transaction: small enough that a burst's first files are not kept waiting
 HALF_DONE_RETRY_SECONDS = 10  # a batch stopped half-way (Daemon._finish) is finished again at most this often
+# The search index's catch-up, left during a burst (Daemon._index_idle): documents per
+# transaction (a few tens of ms), done only while no file is due for INDEX_QUIET_SECONDS;
+# the pause after a failure.
+INDEX_CHUNK, INDEX_QUIET_SECONDS, INDEX_RETRY_SECONDS = 256, 0.25, 10
 
 
 def make_tree(config: Config) -> None:
@@ -92,6 +97,8 @@ class Daemon(Intake, Outcomes, Heartbeat):
         self._half_done_retry = 0.0
         self._disk_full = False  # the state disk is full (register.space_problem): logged once
         self._heartbeat_error: str | None = None
+        self._index_behind = True  # documents may lie above the search index (a burst, a restore)
+        self._index_retry = 0.0
 
     def _audit(self, sessions: Any, event: str, **details: Any) -> None:
         """An audit row of its own; a full or locked register must not turn a start or a clean
@@ -111,7 +118,11 @@ class Daemon(Intake, Outcomes, Heartbeat):
 
     # -- life ----------------------------------------------------------------------------------
     def run(self, ready_callback: Callable[[], None] | None = None) -> int:
-        sessions = installation.open_checked(self.config, create=True)
+        try:  # every page of the register checked before anything works on it
+            sessions = installation.open_checked(self.config, create=True, integrity=True)
+        except RegisterDamaged as exc:
+            record_refusal(self.config.state, exc.reason, self.config.register_path)
+            raise
         make_tree(self.config)
         lock = InstanceLock(self.config.state)
         lock.acquire()
@@ -191,6 +202,7 @@ class Daemon(Intake, Outcomes, Heartbeat):
             self._copy_early()
             self._process_due()
             self._retry_half_done()
+            self._index_idle()
             self._heartbeat()
             self.progress.tick(len(self.settler), time.monotonic())
             self._wait()
@@ -345,7 +357,9 @@ class Daemon(Intake, Outcomes, Heartbeat):
                         ready.append(item)
                 previous, pending = pending, (self.filer.begin(ready) if ready else None)
                 if previous is not None:
-                    self._finish(previous)
+                    # A burst (another batch in flight, files waiting): its documents enter
+                    # the search index once nothing waits (_index_idle), off the burst's path.
+                    self._finish(previous, index_now=pending is None and not self._index_behind)
                 if pending is None and not due:
                     return
                 self._drain_events()  # keep the queue short during a burst
@@ -356,9 +370,11 @@ class Daemon(Intake, Outcomes, Heartbeat):
             if pending is not None:  # only if an exception is on its way out
                 self._finish(pending)
 
-    def _finish(self, batch: Batch) -> None:
+    def _finish(self, batch: Batch, index_now: bool = False) -> None:
+        if not index_now:
+            self._index_behind = True
         try:
-            results = self.filer.finish(batch)
+            results = self.filer.finish(batch, index_now=index_now)
         except Exception as exc:  # e.g. the register's disk is full at the final commit
             # Whatever the batch left half-done is a STAGED row; seeing the same scan
             # again finishes that row (filing.Filer._is_unfinished), never refiles it.
@@ -372,6 +388,23 @@ class Daemon(Intake, Outcomes, Heartbeat):
             self._half_done_retry = time.monotonic() + HALF_DONE_RETRY_SECONDS
         for result in results:
             self._after(result)
+
+    def _index_idle(self) -> None:
+        """Take the documents a burst left above the search index into it (searches find them
+        meanwhile by a scan: letters/index.py), a chunk per transaction, while no file is due
+        soon and no event waits; the rest at the next turn of the loop."""
+        while self._index_behind and time.monotonic() >= self._index_retry and self.events.empty():
+            due = self.settler.next_due()
+            if (due is not None and due < time.monotonic() + INDEX_QUIET_SECONDS) or self._stop_pending() \
+                    or self._archive_gone(fresh=False):
+                return
+            try:
+                done = self.filer.catch_up_index(INDEX_CHUNK)
+            except Exception as exc:  # the register cannot be written now: later
+                self.log.warning("letters.index_failed", error=self.config.withheld(db_reason(exc)))
+                self._index_retry = time.monotonic() + INDEX_RETRY_SECONDS
+                return
+            self._index_behind = done >= INDEX_CHUNK
 
     def _retry_half_done(self) -> None:
         """Finish the rows a batch that stopped half-way left STAGED, as start-up

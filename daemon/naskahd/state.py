@@ -120,6 +120,36 @@ def _shorter(data: dict[str, Any]) -> list[dict[str, Any]]:
     return forms
 
 
+def file_identity(path: Path) -> list[int] | None:
+    """Which file ``path`` is, as it is now (device, inode, size, modification time), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def record_refusal(state: Path, reason: str, register: Path) -> None:
+    """A daemon that refuses to start on a damaged register says why in its heartbeat, for
+    ``status`` (daemoninfo.stopped), while the register file is the one it found damaged.
+    Only when it can take the instance lock (no daemon runs); the last heartbeat's fields are
+    kept. A failure to write is not the news here: the refusal is on stderr and in the log."""
+    lock = InstanceLock(state)
+    try:
+        lock.acquire()
+    except (OSError, AlreadyRunning):
+        return
+    try:
+        beat = {k: v for k, v in read_heartbeat(state).items() if k not in ("refused", "refused_at", "register")}
+        write_heartbeat(state, {**beat, "running": False, "refused": reason,
+                                "refused_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                                "register": file_identity(register)})
+    except OSError:
+        pass
+    finally:
+        lock.release()
+
+
 def read_heartbeat(state: Path) -> dict[str, Any]:
     """The heartbeat, or {} when there is none or it cannot be read. An in-place rewrite
     (see write_heartbeat) caught half-way does not parse: it is read again."""

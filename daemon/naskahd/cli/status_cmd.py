@@ -104,21 +104,25 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
         except (RegisterError, installation.RootError) as exc:
             problems.append(exc.render())
     if sessions is not None:
-        with sessions() as s:
-            for category, n in s.execute(select(Document.category, func.count()).group_by(Document.category)):
-                documents[category] = n
-            doc = s.scalars(select(Document).order_by(Document.id.desc()).limit(1)).first()
-            if doc is not None:
-                last = {"agenda": doc.agenda, "category": doc.category, "received_at": doc.received_at.isoformat()}
-            for d in s.scalars(select(Document).where(Document.state == DocumentState.SOURCE_STUCK)):
-                problems.append(_("{agenda} is filed, but its scan {path} could not be removed from the drop folder: remove it by hand").format(
-                    agenda=d.agenda, path=_(naming.WITHHELD) if d.category == EXEMPT else naming.display_name(d.source_relpath)))
-            if not running:
-                staged = s.scalar(select(func.count()).where(Document.state == DocumentState.STAGED)) or 0
-                if staged:
-                    problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
-            for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
-                reasons[item.name_sha256] = item.reason
+        try:
+            with sessions() as s:
+                for category, n in s.execute(select(Document.category, func.count()).group_by(Document.category)):
+                    documents[category] = n
+                doc = s.scalars(select(Document).order_by(Document.id.desc()).limit(1)).first()
+                if doc is not None:
+                    last = {"agenda": doc.agenda, "category": doc.category, "received_at": doc.received_at.isoformat()}
+                for d in s.scalars(select(Document).where(Document.state == DocumentState.SOURCE_STUCK)):
+                    problems.append(_("{agenda} is filed, but its scan {path} could not be removed from the drop folder: remove it by hand").format(
+                        agenda=d.agenda, path=_(naming.WITHHELD) if d.category == EXEMPT else naming.display_name(d.source_relpath)))
+                if not running:
+                    staged = s.scalar(select(func.count()).where(Document.state == DocumentState.STAGED)) or 0
+                    if staged:
+                        problems.append(_("{n} document(s) are half-filed after a stop; start the daemon to finish them").format(n=staged))
+                for item in s.scalars(select(ReviewItem).order_by(ReviewItem.id)):
+                    reasons[item.name_sha256] = item.reason
+        except RegisterError as exc:  # a damaged page met (register/db.py): said, and nothing more is read
+            problems.append(exc.render())
+            sessions = None
     drives: list[dict[str, Any]] = []
     if sessions is not None:
         drives, drive_problems = _drives(cfg, sessions, beat.get("drives") if running else None)
@@ -240,6 +244,9 @@ def _reports_outdated(cfg: Any, sessions: Any, problems: list[str]) -> list[int]
     try:
         ids = outdated_reviewed(sessions, cfg)
     except OperationalError:  # a register the daemon has not migrated yet: no reports table
+        return []
+    except RegisterError as exc:  # a damaged page met (register/db.py)
+        problems.append(exc.render())
         return []
     if ids:
         problems.append(_("reviewed report(s) {ids} are out of date: the register changed since; generate them again").format(

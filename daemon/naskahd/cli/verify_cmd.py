@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from naskahd.drives import verify
 
     cfg = config.load(args.config)
-    sessions = installation.open_checked(cfg, create=True)  # never a register in place of a missing disk's
+    # Never a register in place of a missing disk's; every page of it checked first.
+    sessions = installation.open_checked(cfg, create=True, integrity=True)
     files = args.archive or bool(args.drive) or not args.audit  # --audit alone: only the chain
     do_audit = args.audit or bool(args.anchors) or not (args.archive or args.drive)
     results: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -45,6 +46,8 @@ class Entry:
         self.sessions = sessions
         self.seal_name = seal_name
         self.keys = keys
+        self._folders: dict[tuple[Path, Path], str] = {}
+        self.index_now = True  # set per batch by Filer.finish
 
     def year(self, s: Stored) -> int:
         return s.received_at.astimezone(self.config.timezone).year
@@ -53,8 +56,12 @@ class Entry:
         """One transaction for the batch: a few statements, not a few per document.
 
         Sets each ``s.doc`` (a new row) or ``s.duplicate_of`` (the row whose content it has).
-        ClockError (nothing registered) when the clock's year is plainly wrong.
+        ClockError (nothing registered) when the clock's year is plainly wrong. With
+        ``self.index_now`` the new rows enter the search index in this transaction; without
+        it (a burst: Filer.finish) they are found by the search's scan above the index until
+        ``Filer.catch_up_index`` takes them in.
         """
+        index_now = self.index_now
         with self.sessions.begin() as session:
             self._check_year(session, {self.year(s) for s in stored})
             shas = {s.sha256 for s in stored}
@@ -83,7 +90,8 @@ class Entry:
                 for s, row in zip(new, rows, strict=True):
                     s.doc = docs[row["agenda"]]
                 audit.documents_filed(session, (s.doc for s in new))
-                index.catch_up(session)  # the register's search index (letters/index.py), in the same transaction
+            if rows and index_now:  # the register's search index (letters/index.py), in the same transaction
+                index.catch_up(session, new=[index.New(s.doc.id, s.doc.category, s.doc.number, s.doc.original_name) for s in new])
             for s in stored:
                 if s.doc is None and s.duplicate_of is None:  # a later copy within this batch
                     s.duplicate_of, s.duplicate_in_batch = first[s.sha256].doc, True
@@ -98,13 +106,23 @@ class Entry:
         if min(years) < max(newest, FIRST_YEAR):
             raise ClockError(year=min(years), newest=max(newest, FIRST_YEAR))
 
+    def _folder(self, directory: Path) -> str:
+        """``directory`` (a month's folder of the archive) relative to the archive, POSIX:
+        worked out once per folder, not per document (pathlib's parsing, per row)."""
+        key = (directory, self.config.archive)
+        rel = self._folders.get(key)
+        if rel is None:
+            rel = self._folders[key] = directory.relative_to(self.config.archive).as_posix()
+            assert rel != ".", directory
+        return rel
+
     def _new_row(self, s: Stored, number: int) -> dict[str, Any]:
         """The values of ``s``'s new Document row."""
         category, year = s.item.category, self.year(s)
         raw_name = os.fsencode(os.path.basename(s.item.relpath))
         exempt = category == EXEMPT
         name = naming.archive_name(agenda_stem(number, category, year), raw_name, exempt=exempt)
-        archive_path = (s.staged.directory / name).relative_to(self.config.archive).as_posix()
+        archive_path = f"{self._folder(s.staged.directory)}/{name}"
         return dict(
             agenda=format_agenda(number, category, year), category=category, year=year, number=number,
             original_name=None if exempt else naming.display_name(raw_name),

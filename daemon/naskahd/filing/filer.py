@@ -31,6 +31,7 @@ from naskahd.filing.keys import ExemptKeys
 from naskahd.filing.release import Release, Released
 from naskahd.filing.store import Store, utcnow
 from naskahd.i18n import _
+from naskahd.letters import index
 from naskahd.log import get_logger
 from naskahd.register import Document, DocumentState, Duplicate, ReviewItem, error_words
 from naskahd.settle import Signature
@@ -169,11 +170,12 @@ class Filer:
                 stored.append(r)
         return results, stored
 
-    def finish(self, batch: Batch) -> list[Result]:
-        """Wait for ``batch``'s step 1, then steps 2 to 5."""
+    def finish(self, batch: Batch, *, index_now: bool = True) -> list[Result]:
+        """Wait for ``batch``'s step 1, then steps 2 to 5. ``index_now``: see Entry.register."""
         results, stored = batch.stored.result()
         if not stored:
             return results
+        self.entry.index_now = index_now
         try:
             self.entry.register(stored)
         except Exception as exc:
@@ -253,10 +255,11 @@ class Filer:
     def _mark(self, finished: list[tuple[Stored, DocumentState]], duplicates: list[tuple[Stored, str]]) -> None:
         """Step 5: the rows say it is done; the duplicates are recorded."""
         now = self.clock()
+        table = Document.__table__  # a Core UPDATE: no session objects to keep in step with it
         with self.sessions.begin() as session:
             for state in {state for _s, state in finished}:
                 ids = [s.doc.id for s, st in finished if st is state and s.doc is not None]
-                session.execute(update(Document).where(Document.id.in_(ids)).values(state=state, temp_name=None))
+                session.execute(update(table).where(table.c.id.in_(ids)).values(state=state, temp_name=None))
             for s, moved in duplicates:
                 assert s.duplicate_of is not None
                 exempt = s.item.category == EXEMPT
@@ -315,6 +318,12 @@ class Filer:
         self.log.info("document.registered", **fields)
         if s.sealed is not None:
             self.log.info("document.encrypted", agenda=s.doc.agenda, ciphertext_sha256=s.sealed.ciphertext_sha256, recipients=len(s.sealed.recipients))
+
+    def catch_up_index(self, limit: int) -> int:
+        """Take up to ``limit`` documents not yet in the search index into it, in their own
+        transaction (letters/index.py ``catch_up``); returns how many."""
+        with self.sessions.begin() as session:
+            return index.catch_up(session, limit=limit)
 
     # -- review ------------------------------------------------------------------------------
     def review_folder(self, *, exempt: bool) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd.errors import RegisterError
+from naskahd.errors import RegisterDamaged, RegisterError
 from naskahd.i18n import _
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -35,6 +35,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _on_error)
     return engine
 
 
@@ -118,23 +119,57 @@ def error_words(exc: BaseException) -> str:
     return words
 
 
-def damage_problem(url: str) -> str | None:
-    """Why the register file is damaged (SQLite's ``PRAGMA quick_check``), or None: what is
-    wrong, that nothing starts on it, and the restore from the newest backup drive's
-    snapshot (drives/restore.py) that rebuilds it."""
+# The register's damage in the reader's language: stored as a reason (reasons.py) where it
+# is kept for later (the heartbeat of a daemon that refused to start), rendered at once
+# for a RegisterDamaged.
+def _damage_reason(path: Path, found: list[str]) -> str:
+    import sqlite3
+
+    from naskahd import reasons
+
+    newest = None
+    with contextlib.suppress(sqlite3.Error):  # the drives table may be what is damaged
+        con = sqlite3.connect(path, timeout=5)
+        try:
+            newest = con.execute("SELECT name FROM drives WHERE last_verified_at IS NOT NULL "
+                                 "ORDER BY last_verified_at DESC LIMIT 1").fetchone()
+        finally:
+            con.close()
+    drive = reasons.encode("backup_drive", name=newest[0]) if newest else reasons.encode("newest_backup_drive")
+    return reasons.encode("register_damaged", path=str(path), words="; ".join(found)[:300], drive=reasons.nested(drive))
+
+
+def damaged(path: Path, found: list[str]) -> RegisterDamaged:
+    from naskahd import reasons
+
+    reason = _damage_reason(path, found)
+    return RegisterDamaged(reasons.render(reason), reason=reason)
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """SQLite's words for a damaged file ("database disk image is malformed", "file is not a
+    database"): a DatabaseError of its own kind, not a lock, a constraint or a missing file."""
+    import sqlite3
+
+    words = str(exc)
+    return type(exc) is sqlite3.DatabaseError and ("malformed" in words or "not a database" in words)
+
+
+def integrity_problem(url: str) -> RegisterDamaged | None:
+    """The full check: SQLite's ``PRAGMA quick_check`` over every page (0.1 s of CPU, up to
+    a second of reading at 300,000 documents), or None when the register is sound. Run where
+    a damaged register must be caught before anything works on it: the daemon's start
+    (service.py) and ``naskahd verify``. Every other opening has the cheap check
+    (``open_register``) and the damage found by any statement later (``_on_error``)."""
     path = _sqlite_path(url)
     if path is None or not path.exists():
         return None
     import sqlite3
 
-    newest = None
     try:
         con = sqlite3.connect(path, timeout=30)
         try:
             found = [str(row[0]) for row in con.execute("PRAGMA quick_check(3)")]
-            with contextlib.suppress(sqlite3.Error):  # the drives table may be what is damaged
-                newest = con.execute("SELECT name FROM drives WHERE last_verified_at IS NOT NULL "
-                                     "ORDER BY last_verified_at DESC LIMIT 1").fetchone()
         finally:
             con.close()
     except sqlite3.OperationalError as exc:
@@ -143,26 +178,32 @@ def damage_problem(url: str) -> str | None:
         found = [str(exc)]
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
         found = [str(exc)]
-    if found == ["ok"]:
-        return None
-    drive = _("the backup drive {name}").format(name=newest[0]) if newest else _("your newest backup drive")
-    return _(
-        "the register {path} is damaged (SQLite: {words}); naskahd does not work on a damaged register. "
-        "Stop here, keep the damaged file (copy it aside), and restore from the register snapshot on {drive}: "
-        "mount it and run 'naskahd restore --from MOUNTPOINT --root NEW-FOLDER' (every hash is checked), then "
-        "start naskahd on the restored installation"
-    ).format(path=path, words="; ".join(found)[:300], drive=drive)
+    return None if found == ["ok"] else damaged(path, found)
 
 
-def open_register(url: str, *, create: bool = True) -> sessionmaker[Session]:
+def _on_error(context: Any) -> None:
+    """Any statement that meets a damaged page (the cheap check at opening reads only the
+    file's header and its schema) is refused with the register's damage and what to do, not
+    SQLite's bare words: the commands print it, ``status`` shows it, the filer's retries say it."""
+    path = _sqlite_path(str(context.engine.url)) if context.engine is not None else None
+    if path is not None and _is_damage(context.original_exception):
+        raise damaged(path, [str(context.original_exception)]) from context.original_exception
+
+
+def open_register(url: str, *, create: bool = True, integrity: bool = False) -> sessionmaker[Session]:
     """Open (and with ``create``, create or migrate) the register; return a session factory.
 
-    Refused (RegisterError) while the register's disk is full (``space_problem``) or the file is
-    damaged (``damage_problem``).
+    Refused (RegisterError) while the register's disk is full (``space_problem``); refused
+    (RegisterDamaged) when the file is damaged: with ``integrity`` by the full check
+    (``integrity_problem``), otherwise when its header or its schema cannot be read, which
+    opening reads anyway (the cheap check: nothing more is read for it).
     """
-    problem = space_problem(url) or damage_problem(url)
+    problem = space_problem(url)
     if problem is not None:
         raise RegisterError(problem)
+    damage = integrity_problem(url) if integrity else None
+    if damage is not None:
+        raise damage
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not create and not path.exists():
@@ -178,6 +219,9 @@ def open_register(url: str, *, create: bool = True) -> sessionmaker[Session]:
     except RegisterError:
         raise
     except Exception as exc:  # a locked, corrupt or unreachable database
+        path = _sqlite_path(url)
+        if path is not None and _is_damage(getattr(exc, "orig", None) or exc):
+            raise damaged(path, [str(getattr(exc, "orig", None) or exc)]) from exc
         raise RegisterError(_("cannot open the register {url}: {error}").format(url=url, error=exc)) from exc
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -12,7 +12,7 @@ each response (from the request's arrival to its response's start); the client's
 clock is shown beside it. The process's resident size (VmRSS, and its peak VmHWM) is read
 from /proc after the runs; its CPU time beside the wall clock.
 
-Usage: python bench/bench_web.py [--documents 200000] [--repeat 50] [--json]
+Usage: python bench/bench_web.py [--documents 200000] [--repeat 50] [--json] [--keep DIR [--only-fill]]
 """
 
 from __future__ import annotations
@@ -85,20 +85,31 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the filled installation in DIR (made on the first run, reused after)")
+    parser.add_argument("--only-fill", action="store_true", help="with --keep: fill it and stop")
     args = parser.parse_args()
     import httpx
 
-    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch:
+        tmp = args.keep or Path(scratch)
         root = Path(tmp) / "n"
-        naskahd("init", "--root", str(root))
         config = root / "naskahd.toml"
         url = f"sqlite:///{root / 'state' / 'register.sqlite3'}"
-        t0 = time.monotonic()
-        fill(url, args.documents)
-        add_details(url)
-        fill_s = time.monotonic() - t0
-        (Path(tmp) / "pw").write_text(PASSWORD + "\n")
-        naskahd("--config", str(config), "user", "add", "bench", "--role", "operator", "--password-file", str(Path(tmp) / "pw"))
+        done = Path(tmp) / f"filled-{args.documents}"
+        fill_s = 0.0
+        if not done.exists():
+            Path(tmp).mkdir(parents=True, exist_ok=True)
+            naskahd("init", "--root", str(root))
+            t0 = time.monotonic()
+            fill(url, args.documents)
+            add_details(url)
+            fill_s = time.monotonic() - t0
+            (Path(tmp) / "pw").write_text(PASSWORD + "\n")
+            naskahd("--config", str(config), "user", "add", "bench", "--role", "operator", "--password-file", str(Path(tmp) / "pw"))
+            done.touch()
+        if args.only_fill:
+            return 0
         import socket
 
         with socket.socket() as sock:

@@ -160,12 +160,15 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
         if exempt_waiting and cfg.recipient_problem:
             problems.append(render(encode("exempt_waiting", n=exempt_waiting, why=nested(encode("no_recipient_short")))))
         waiting = []
+    duplicates = _count_files(cfg.duplicates_dir, problems)
     return {
         "daemon": {"running": running, "pid": beat.get("pid") if running else None,
                    "since": beat.get("since") if running else None, **stopped},
         "config": {"path": None if cfg.embedded else cfg.source, "embedded": cfg.embedded,
                    "root": str(daemoninfo.root_of(cfg))},
-        "duplicates": _count_files(cfg.duplicates_dir, problems),
+        "duplicates": duplicates,
+        # Of them, those no person has marked as seen yet (``review seen``, the web page).
+        "duplicates_unseen": _unseen_duplicates(cfg, sessions) if duplicates else 0,
         "documents": documents,
         "pending": pending,
         "review": len(review),
@@ -177,6 +180,15 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
         "drives": drives,
         "reports_outdated": _reports_outdated(cfg, sessions, problems),
     }
+
+
+def _unseen_duplicates(cfg: Any, sessions: Any) -> int:
+    from naskahd.letters import triage
+
+    try:
+        return triage.unseen_duplicates(cfg, sessions)
+    except Exception:  # a register not migrated yet: none is known as seen
+        return _count_files(cfg.duplicates_dir)
 
 
 def _drives(cfg: Any, sessions: Any, live: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -276,7 +288,9 @@ def run(args: argparse.Namespace) -> int:
             print(_("  (files in {folder} that naskahd could not file; 'naskahd review' says why; move each into "
                     "masuk/, keluar/ or dikecualikan/ once fixed)").format(folder=cfg.review_dir))
         print(_("Duplicates set aside: {n}").format(n=info["duplicates"]))
-        if info["duplicates"]:
+        if info["duplicates"] > info["duplicates_unseen"]:
+            print(_("  ({n} of them checked already: marked as seen)").format(n=info["duplicates"] - info["duplicates_unseen"]))
+        if info["duplicates_unseen"]:
             print(_("  (files in {folder} whose content is already registered; 'naskahd duplicates' names the number "
                     "each repeats; they can be deleted once checked)").format(folder=cfg.duplicates_dir))
         last = info["last_document"]

@@ -24,15 +24,27 @@ def plan(cfg: Any, listen: str | None) -> tuple[str, int, bool]:
     return host, port, https
 
 
+# A sign-in's argon2id hash takes 19 MiB (web/auth.py). glibc serves a block that large
+# with mmap and gives it back when freed, but then raises its mmap threshold to that size
+# (its "dynamic" threshold), so the next sign-in's 19 MiB come from the heap and stay
+# resident: 19 MB more for the rest of the process's life. A fixed threshold keeps every
+# large block mmap'd, returned to the system when freed.
+MMAP_THRESHOLD = 256 * 1024
+TRIM_THRESHOLD = 1024 * 1024
+
+
 def _fewer_malloc_arenas() -> None:
     """glibc gives each thread its own malloc arena: with a pool of worker threads that is
-    tens of MB resident for nothing. Two are enough (before any thread starts)."""
+    tens of MB resident for nothing. Two are enough (before any thread starts); and large
+    blocks always mmap'd (``MMAP_THRESHOLD``)."""
     import ctypes
     import ctypes.util
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (fixed: no dynamic raise)
+        libc.mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
 

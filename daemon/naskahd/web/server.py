@@ -83,4 +83,5 @@ def serve(cfg: Any, listen: str | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="naskahd-web: %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
                 proxy_headers=False, ssl_certfile=str(cert) if https else None, ssl_keyfile=str(key) if https else None,
-                lifespan="off", timeout_graceful_shutdown=5)
+                lifespan="off", timeout_graceful_shutdown=5,
+                http="h11", ws="none")  # no websockets: not even imported when a test tool installed one

@@ -30,6 +30,8 @@ def plan(cfg: Any, listen: str | None) -> tuple[str, int, bool]:
 # resident: 19 MB more for the rest of the process's life. A fixed threshold keeps every
 # large block mmap'd, returned to the system when freed.
 MMAP_THRESHOLD = 256 * 1024
+# SQLite's page cache per connection (register/db.py limit_cache), up to one per worker thread.
+CACHE_KIB = 512
 TRIM_THRESHOLD = 1024 * 1024
 
 
@@ -54,7 +56,7 @@ def serve(cfg: Any, listen: str | None = None) -> None:
     import uvicorn
 
     from naskahd import installation
-    from naskahd.register.db import SCHEMA_REVISION, current_revision
+    from naskahd.register.db import SCHEMA_REVISION, current_revision, limit_cache
     from naskahd.web import tls
     from naskahd.web.app import WebApp
 
@@ -70,6 +72,7 @@ def serve(cfg: Any, listen: str | None = None) -> None:
         if fingerprint is None:
             raise NaskahdError(_("{cert} is not a PEM certificate; make a new one with 'naskahd web --make-cert'").format(cert=cert))
     sessions = installation.open_checked(cfg, create=False)
+    limit_cache(sessions, CACHE_KIB)
     have = current_revision(sessions.kw["bind"])
     if have != SCHEMA_REVISION:
         raise NaskahdError(_("the register is at schema revision {have}, this naskahd needs {want}: restart the daemon "

@@ -288,9 +288,10 @@ def run(args: argparse.Namespace) -> int:
             print(_("  (files in {folder} that naskahd could not file; 'naskahd review' says why; move each into "
                     "masuk/, keluar/ or dikecualikan/ once fixed)").format(folder=cfg.review_dir))
         print(_("Duplicates set aside: {n}").format(n=info["duplicates"]))
-        if info["duplicates"] > info["duplicates_unseen"]:
-            print(_("  ({n} of them checked already: marked as seen)").format(n=info["duplicates"] - info["duplicates_unseen"]))
-        if info["duplicates_unseen"]:
+        unseen = info.get("duplicates_unseen", info["duplicates"])  # a daemon from before answered
+        if info["duplicates"] > unseen:
+            print(_("  ({n} of them checked already: marked as seen)").format(n=info["duplicates"] - unseen))
+        if unseen:
             print(_("  (files in {folder} whose content is already registered; 'naskahd duplicates' names the number "
                     "each repeats; they can be deleted once checked)").format(folder=cfg.duplicates_dir))
         last = info["last_document"]

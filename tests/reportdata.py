@@ -9,7 +9,7 @@ import random
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from naskahd.register import Document, DocumentState, open_register
+from naskahd.register import AgendaCounter, Document, DocumentState, open_register
 
 LETTER = {"inbound": "M", "outbound": "K", "exempt": "D"}
 TITLES = ("Undangan Rapat Koordinasi", "Nota Dinas Kepala Bidang", "Surat Edaran Bupati", "Laporan Kegiatan Persandian")
@@ -46,4 +46,6 @@ def fill(url: str, n: int, *, year: int = 2026, month: int = 11, seed: int = 1) 
     with sessions.begin() as s:
         for k in range(0, len(rows), 2000):
             s.execute(insert(Document), rows[k:k + 2000])
+        # The agenda counters, as filing keeps them (the numbers given above).
+        s.execute(insert(AgendaCounter), [{"category": c, "year": year, "last_number": n} for c, n in counters.items() if n])
     return sessions

@@ -98,6 +98,9 @@ def test_a_duplicate_marked_as_seen_stays_on_disk_and_no_longer_needs_anyone(dae
     assert by_exempt[False]["name"] == "salinan.pdf" and by_exempt[False]["duplicate_of"] == agendas["inbound"]
     assert by_exempt[True]["name"] is None and by_exempt[True]["duplicate_of"] == agendas["exempt"]  # found by content
     assert all(i["kind"] == "duplicate" and i["needs_person"] and not i["seen"] for i in items)
+    status = json.loads(subprocess.run(naskahd_cmd("--config", str(d.config), "status", "--json"), capture_output=True,
+                                       text=True).stdout)
+    assert (status["duplicates"], status["duplicates_unseen"]) == (2, 2)
     with pytest.raises(LetterError, match="seen"):
         triage.move(cfg, by_exempt[False], "inbound", by="Operator")
     for item in items:
@@ -107,6 +110,16 @@ def test_a_duplicate_marked_as_seen_stays_on_disk_and_no_longer_needs_anyone(dae
     assert again["seen_by"] == "Operator"  # seen once; nothing changes
     after = triage.items(cfg)
     assert [(i["seen"], i["needs_person"], i["seen_by"]) for i in after] == [(True, False, "Operator")] * 2
+    # `status` and the dashboard no longer count them as needing a person (still set aside).
+    out = subprocess.run(naskahd_cmd("--config", str(d.config), "status", "--json"), capture_output=True, text=True)
+    assert (json.loads(out.stdout)["duplicates"], json.loads(out.stdout)["duplicates_unseen"]) == (2, 0)
+    text = subprocess.run(naskahd_cmd("--config", str(d.config), "status"), capture_output=True, text=True,
+                          env={**os.environ, "LANG": "C.UTF-8"}).stdout
+    assert "Duplicates set aside: 2" in text and "2 of them checked already" in text and "naskahd duplicates" not in text
+    from naskahd.web.pages import dashboard
+
+    info = dashboard.data(type("Ctx", (), {"cfg": cfg, "sessions": open_register(cfg.database_url, create=False)})())
+    assert (info["duplicates"], info["duplicates_unseen"]) == (2, 0)
     assert (d.drop / "duplikat" / "salinan.pdf").exists() and (d.drop / "duplikat" / f"lagi {MARKER}.pdf").exists()
     recorded = events(cfg, "duplicate.seen")
     assert sorted(e["details"]["duplicate_of"] for e in recorded) == sorted(agendas[c] for c in ("inbound", "exempt"))

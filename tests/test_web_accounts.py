@@ -181,3 +181,19 @@ def test_the_register_is_upgraded_in_place_to_the_accounts_tables(tmp_path: Path
     assert auth.authenticate(sessions, "nobody", PASSWORD) is None
     with sqlite3.connect(tmp_path / "r.sqlite3") as con:
         assert con.execute("select count(*) from documents").fetchone()[0] == 4
+
+
+def test_the_web_process_keeps_a_small_page_cache_per_connection(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from naskahd.register import db, open_register
+    from naskahd.web import server
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite3'}"
+    sessions = open_register(url)
+    with sessions() as s:
+        assert s.execute(text("PRAGMA cache_size")).scalar() == -2000  # SQLite's default, for the daemon
+    db.limit_cache(sessions, server.CACHE_KIB)
+    with sessions() as s, sessions() as t:  # every connection, the one opened before too
+        assert s.execute(text("PRAGMA cache_size")).scalar() == t.execute(text("PRAGMA cache_size")).scalar() == -512
+

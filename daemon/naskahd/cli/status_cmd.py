@@ -84,7 +84,7 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
     from naskahd import daemoninfo, installation, naming, state
     from naskahd.categories import CATEGORIES, DROP_FOLDER, EXEMPT
     from naskahd.reasons import encode, nested, render
-    from naskahd.register import Document, DocumentState, ReviewItem, space_problem
+    from naskahd.register import AgendaCounter, Document, DocumentState, ReviewItem, space_problem
 
     running = state.daemon_running(cfg.state)
     beat = state.read_heartbeat(cfg.state) if running else {}
@@ -106,8 +106,13 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
     if sessions is not None:
         try:
             with sessions() as s:
-                for category, n in s.execute(select(Document.category, func.count()).group_by(Document.category)):
-                    documents[category] = n
+                # The agenda counters, not a COUNT over the register (47 ms at 200,000 documents):
+                # numbers are given gapless in the transaction that inserts the document, and a
+                # document is never removed, so the last numbers of a category's years add up
+                # to its documents (register/numbering.py).
+                for category, n in s.execute(select(AgendaCounter.category, func.sum(AgendaCounter.last_number))
+                                             .group_by(AgendaCounter.category)):
+                    documents[category] = int(n or 0)
                 doc = s.scalars(select(Document).order_by(Document.id.desc()).limit(1)).first()
                 if doc is not None:
                     last = {"agenda": doc.agenda, "category": doc.category, "received_at": doc.received_at.isoformat()}
@@ -161,12 +166,15 @@ def gather(cfg: Any, sessions: Any = None) -> dict[str, Any]:
         if exempt_waiting and cfg.recipient_problem:
             problems.append(render(encode("exempt_waiting", n=exempt_waiting, why=nested(encode("no_recipient_short")))))
         waiting = []
+    duplicates = _count_files(cfg.duplicates_dir, problems)
     return {
         "daemon": {"running": running, "pid": beat.get("pid") if running else None,
                    "since": beat.get("since") if running else None, **stopped},
         "config": {"path": None if cfg.embedded else cfg.source, "embedded": cfg.embedded,
                    "root": str(daemoninfo.root_of(cfg))},
-        "duplicates": _count_files(cfg.duplicates_dir, problems),
+        "duplicates": duplicates,
+        # Of them, those no person has marked as seen yet (``review seen``, the web page).
+        "duplicates_unseen": _unseen_duplicates(cfg, sessions) if duplicates else 0,
         "documents": documents,
         "pending": pending,
         "review": len(review),
@@ -201,6 +209,15 @@ def overflow_line(cfg: Any, overflows: dict[str, Any] | None) -> str | None:
         return line + _("; the drop folder is being scanned again")
     return line + _("; the drop folder was scanned again in full at {when} ({n} file(s) found)").format(
         when=_local(cfg, overflows.get("rescanned_at")), n=overflows.get("rescan_entries"))
+
+
+def _unseen_duplicates(cfg: Any, sessions: Any) -> int:
+    from naskahd.letters import triage
+
+    try:
+        return triage.unseen_duplicates(cfg, sessions)
+    except Exception:  # a register not migrated yet: none is known as seen
+        return _count_files(cfg.duplicates_dir)
 
 
 def _drives(cfg: Any, sessions: Any, live: dict[str, Any] | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -303,7 +320,10 @@ def run(args: argparse.Namespace) -> int:
             print(_("  (files in {folder} that naskahd could not file; 'naskahd review' says why; move each into "
                     "masuk/, keluar/ or dikecualikan/ once fixed)").format(folder=cfg.review_dir))
         print(_("Duplicates set aside: {n}").format(n=info["duplicates"]))
-        if info["duplicates"]:
+        unseen = info.get("duplicates_unseen", info["duplicates"])  # a daemon from before answered
+        if info["duplicates"] > unseen:
+            print(_("  ({n} of them checked already: marked as seen)").format(n=info["duplicates"] - unseen))
+        if unseen:
             print(_("  (files in {folder} whose content is already registered; 'naskahd duplicates' names the number "
                     "each repeats; they can be deleted once checked)").format(folder=cfg.duplicates_dir))
         last = info["last_document"]

@@ -169,19 +169,28 @@ def _open(cfg: Any, *, create: bool = False) -> Any:
         return None
 
 
-def entries(cfg: Any) -> list[Entry]:
+def entries(cfg: Any, sessions: Any = None, kind: str | None = None) -> list[Entry]:
+    """``sessions``: an open register (the web process keeps one: opening it again would
+    check the whole file, ``register.db.damage_problem``, at every page), else opened here.
+    ``kind``: only review items or only duplicates."""
     keys = _keys(cfg)
-    sessions = _open(cfg)
-    return _review_entries(cfg, keys, sessions) + _duplicate_entries(cfg, keys, sessions)
+    sessions = sessions if sessions is not None else _open(cfg)
+    return (_review_entries(cfg, keys, sessions) if kind in (None, REVIEW) else []) + \
+        (_duplicate_entries(cfg, keys, sessions) if kind in (None, DUPLICATE) else [])
 
 
-def items(cfg: Any) -> list[dict[str, Any]]:
-    """Every file waiting in ``tinjau/`` and ``duplikat/``, review items first, each a dict
-    safe for a browser: ``id``, ``kind`` (review | duplicate), ``exempt``, ``name`` (None for
-    exempt), ``reason``, ``needs_person``; review items also ``from`` (the folder it came
-    from), ``moved_at``, ``reason_code``, ``may_go_to``; duplicates ``duplicate_of``,
-    ``detected_at``, ``seen``, ``seen_at``, ``seen_by``."""
-    return [{k: v for k, v in e.info.items() if not k.startswith("_")} for e in entries(cfg)]
+def items(cfg: Any, sessions: Any = None, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every file waiting in ``tinjau/`` and ``duplikat/`` (or of one ``kind``), review
+    items first, each a dict safe for a browser: ``id``, ``kind`` (review | duplicate),
+    ``exempt``, ``name`` (None for exempt), ``reason``, ``needs_person``; review items also
+    ``from`` (the folder it came from), ``moved_at``, ``reason_code``, ``may_go_to``;
+    duplicates ``duplicate_of``, ``detected_at``, ``seen``, ``seen_at``, ``seen_by``."""
+    return [{k: v for k, v in e.info.items() if not k.startswith("_")} for e in entries(cfg, sessions, kind)]
+
+
+def unseen_duplicates(cfg: Any, sessions: Any) -> int:
+    """How many files in ``duplikat/`` no person has marked as seen yet (``status``)."""
+    return sum(1 for e in _duplicate_entries(cfg, _keys(cfg), sessions) if e.info["needs_person"])
 
 
 def id_of(cfg: Any, name: str) -> str | None:

@@ -34,8 +34,8 @@ MAX_PASSWORD = 1024
 MAX_NAME = 64
 
 # argon2id with OWASP's memory-light parameters (19 MiB, 2 passes): the web process stays
-# small (issue 21: <= 80 MB resident); at most two hashes at a time.
-_HASHING = threading.BoundedSemaphore(2)
+# small (issue 21: <= 80 MB resident); one hash at a time (each takes 19 MiB while it runs).
+_HASHING = threading.BoundedSemaphore(1)
 
 
 class AccountError(NaskahdError):

@@ -24,15 +24,29 @@ def plan(cfg: Any, listen: str | None) -> tuple[str, int, bool]:
     return host, port, https
 
 
+# A sign-in's argon2id hash takes 19 MiB (web/auth.py). glibc serves a block that large
+# with mmap and gives it back when freed, but then raises its mmap threshold to that size
+# (its "dynamic" threshold), so the next sign-in's 19 MiB come from the heap and stay
+# resident: 19 MB more for the rest of the process's life. A fixed threshold keeps every
+# large block mmap'd, returned to the system when freed.
+MMAP_THRESHOLD = 256 * 1024
+# SQLite's page cache per connection (register/db.py limit_cache), up to one per worker thread.
+CACHE_KIB = 512
+TRIM_THRESHOLD = 1024 * 1024
+
+
 def _fewer_malloc_arenas() -> None:
     """glibc gives each thread its own malloc arena: with a pool of worker threads that is
-    tens of MB resident for nothing. Two are enough (before any thread starts)."""
+    tens of MB resident for nothing. Two are enough (before any thread starts); and large
+    blocks always mmap'd (``MMAP_THRESHOLD``)."""
     import ctypes
     import ctypes.util
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (fixed: no dynamic raise)
+        libc.mallopt(-1, TRIM_THRESHOLD)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
 
@@ -42,7 +56,7 @@ def serve(cfg: Any, listen: str | None = None) -> None:
     import uvicorn
 
     from naskahd import installation
-    from naskahd.register.db import SCHEMA_REVISION, current_revision
+    from naskahd.register.db import SCHEMA_REVISION, current_revision, limit_cache
     from naskahd.web import tls
     from naskahd.web.app import WebApp
 
@@ -58,6 +72,7 @@ def serve(cfg: Any, listen: str | None = None) -> None:
         if fingerprint is None:
             raise NaskahdError(_("{cert} is not a PEM certificate; make a new one with 'naskahd web --make-cert'").format(cert=cert))
     sessions = installation.open_checked(cfg, create=False)
+    limit_cache(sessions, CACHE_KIB)
     have = current_revision(sessions.kw["bind"])
     if have != SCHEMA_REVISION:
         raise NaskahdError(_("the register is at schema revision {have}, this naskahd needs {want}: restart the daemon "
@@ -71,4 +86,5 @@ def serve(cfg: Any, listen: str | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="naskahd-web: %(message)s")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False,
                 proxy_headers=False, ssl_certfile=str(cert) if https else None, ssl_keyfile=str(key) if https else None,
-                lifespan="off", timeout_graceful_shutdown=5)
+                lifespan="off", timeout_graceful_shutdown=5,
+                http="h11", ws="none")  # no websockets: not even imported when a test tool installed one

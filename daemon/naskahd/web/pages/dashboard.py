@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.responses import JSONResponse, Response
 
 from naskahd.categories import CATEGORIES
@@ -25,13 +25,12 @@ REFRESH_SECONDS = 30
 def _since_counts(ctx: Ctx, since: dt.datetime) -> dict[str, int]:
     from naskahd.register import Document
 
-    counts = dict.fromkeys(CATEGORIES, 0)
-    # Counted here rather than with GROUP BY, which makes SQLite walk the whole register by
-    # the category index instead of the received-time range (0.2 s at 200,000 documents).
+    # One COUNT per category, each a range of the (category, received_at) index, read from
+    # the index alone. GROUP BY makes SQLite walk the whole register by the category index
+    # instead (0.2 s at 200,000 documents), and fetching the rows costs one per document.
     with ctx.sessions() as s:
-        for category in s.scalars(select(Document.category).where(Document.received_at >= since)):
-            counts[category] = counts.get(category, 0) + 1
-    return counts
+        return {c: s.scalar(select(func.count()).select_from(Document)
+                            .where(Document.category == c, Document.received_at >= since)) or 0 for c in CATEGORIES}
 
 
 def data(ctx: Ctx, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -55,7 +54,7 @@ def review_items(ctx: Ctx) -> list[dict[str, Any]]:
     """The review folder's items with reason and origin (letters/triage.py)."""
     from naskahd.letters import triage
 
-    return [i for i in triage.items(ctx.cfg) if i["kind"] == "review"]
+    return triage.items(ctx.cfg, ctx.sessions, triage.REVIEW)
 
 
 @page

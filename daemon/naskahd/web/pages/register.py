@@ -18,7 +18,7 @@ from naskahd.errors import NaskahdError
 from naskahd.web.app import page
 from naskahd.web.view import Ctx, redirect, render
 
-SEARCH_FIELDS = ("text", "agenda", "category", "date_from", "date_to", "nomor", "perihal", "sifat")
+SEARCH_FIELDS = ("text", "agenda", "category", "date_field", "date_from", "date_to", "nomor", "perihal", "sifat")
 
 
 def _search(ctx: Ctx) -> tuple[Any, Any, str | None]:

@@ -18,7 +18,7 @@ from naskahd.web.view import Ctx, render
 def _page(ctx: Ctx, status: int = 200, **values: Any) -> Response:
     from naskahd.letters import triage
 
-    items = triage.items(ctx.cfg)
+    items = triage.items(ctx.cfg, ctx.sessions)
     return render(ctx, "review.html", status, review=[i for i in items if i["kind"] == "review"],
                   duplicates=[i for i in items if i["kind"] == "duplicate"], categories=CATEGORIES, **values)
 

@@ -320,7 +320,7 @@ def bench_big(tmp: Path, image_dir: Path, big: int, stages: bool) -> dict[str, A
     try:
         cfg_path = write_tree(tmp / "big")
         populate(cfg_path, big, 1000, with_files=False)
-        mp = images.make("ext4", 256, "big")
+        mp = images.make("ext4", 1024, "big")  # room for two register snapshots (the old one and its replacement)
         assert naskahd(cfg_path, "drive", "register", str(mp), "--name", "big").returncode == 0
         cfg = config.load(str(cfg_path))
         sessions = open_register(cfg.database_url)
@@ -338,15 +338,25 @@ def bench_big(tmp: Path, image_dir: Path, big: int, stages: bool) -> dict[str, A
         populate(cfg_path, 100, 20 * 1024, start=big + 1)
         new = timed_sync(cfg_path, "big", stages=stages)[0]
         assert new["ok"] and new["copied"] == 100, new
+        # 100 new again, the drive's register snapshot now two hours old: this sync also
+        # replaces it (sync.SNAPSHOT_EVERY), as the first sync of a day does.
+        populate(cfg_path, 100, 20 * 1024, start=big + 101)
+        snap = mp / "naskah" / ".naskahd" / "register.sqlite3"
+        old = time.time() - 7200
+        os.utime(snap, (old, old))
+        new_snap = timed_sync(cfg_path, "big", stages=stages)[0]
+        assert new_snap["ok"] and new_snap["copied"] == 100, new_snap
+        assert snap.stat().st_mtime > old + 3600, "the snapshot was not replaced"
     finally:
         images.cleanup()
     best = min(none, key=lambda r: r["wall"])
     out = {"registered": big, "first_s": _r(first["wall"]), "nothing_new_s": _r(best["wall"]),
            "nothing_new_runs_s": [_r(r["wall"]) for r in none], "nothing_new_cpu_s": _r(best["cpu"]),
            "new_100_s": _r(new["wall"]), "new_100_cpu_s": _r(new["cpu"]), "load": new["load"],
+           "new_100_with_snapshot_s": _r(new_snap["wall"]), "new_100_with_snapshot_cpu_s": _r(new_snap["cpu"]),
            "register_mb": round(cfg.register_path.stat().st_size / 1e6, 1)}
     if stages:
-        out.update(nothing_new_stages=best["stages"], new_100_stages=new["stages"])
+        out.update(nothing_new_stages=best["stages"], new_100_stages=new["stages"], new_100_with_snapshot_stages=new_snap["stages"])
     return out
 
 
@@ -497,6 +507,8 @@ def main() -> int:
         if b:
             checks.append((f"{b['registered']} registered, nothing new ≤ 0.2 s ({backing})", f"{b['nothing_new_s']} s", b["nothing_new_s"] <= 0.2))
             checks.append((f"{b['registered']} registered, 100 new ≤ 1 s ({backing})", f"{b['new_100_s']} s", b["new_100_s"] <= 1.0))
+            checks.append((f"{b['registered']} registered, 100 new and the register snapshot replaced ({backing}; reported)",
+                           f"{b['new_100_with_snapshot_s']} s ({b['register_mb']} MB register)", True))
     if "latency" in results:
         lt = results["latency"]
         ok = lt["p50_s"] is not None and lt["p50_s"] <= args.settle + 0.5 and lt["registered"] == 40

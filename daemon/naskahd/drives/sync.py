@@ -155,8 +155,10 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
             report.message = _("drive {name} refused: {reason}; nothing was written to it. If it really is the office's drive, forget it and register it again").format(name=name, reason=why)
             return report
         log.info("drive.sync_started", drive=name, mountpoint=mount.mountpoint, fstype=mount.fstype)
+        left: tuple[int, int] | None = None  # what the drive lacks, as last asked
         try:
             for _round in range(ROUNDS):
+                left = None
                 copied = _copy_missing(cfg, sessions, drive, mount, node, root, report, log, cancelled)
                 if cancelled():
                     return _stopped(report, "gone", sessions, drive, log, _("the daemon is stopping"))
@@ -186,7 +188,9 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
             if exc.errno in copy.GONE or not mounts.still_mounted(mount):
                 return _stopped(report, "gone", sessions, drive, log, exc.strerror)
             return _stopped(report, "error", sessions, drive, log, str(exc))
-    if report.copied or report.failed:
+    if left is not None:  # asked just after the last round's copies: not asked twice (an aggregate over the register)
+        report.missing_files, report.missing_bytes = left
+    elif report.copied or report.failed:
         with sessions() as s:
             report.missing_files, report.missing_bytes = plan.pending(s, drive.id)
     now = dt.datetime.now(dt.UTC)

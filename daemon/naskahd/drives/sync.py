@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -329,23 +330,32 @@ def _snapshot_age(root: copy.DriveRoot) -> float | None:
 
 
 def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.DriveRoot) -> None:
-    """The register snapshot and the configuration, then a manifest line naming the snapshot."""
+    """The register snapshot and the configuration, then a manifest line naming the snapshot.
+    The snapshot is staged in the state folder, hashed there and copied onto the drive in
+    the kernel: a register of 200,000 rows (155 MB) never passes through Python's memory."""
     from naskahd.register.db import snapshot
 
-    try:
-        with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
-            target = Path(tmp) / "register.sqlite3"
+    with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
+        target = Path(tmp) / "register.sqlite3"
+        try:
             snapshot(cfg.database_url, target)
-            data = target.read_bytes()
-    except (OSError, sqlite3.Error) as exc:  # the host's state disk, not the drive: never "the drive is full"
-        raise StagingFailed(cfg.state, exc) from exc
-    import hashlib
-
-    root.write(layout.REGISTER, data)
+            staged = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, sqlite3.Error) as exc:  # the host's state disk, not the drive: never "the drive is full"
+            raise StagingFailed(cfg.state, exc) from exc
+        try:
+            try:
+                with open(staged, "rb", closefd=False) as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+                size = os.fstat(staged).st_size
+            except OSError as exc:
+                raise StagingFailed(cfg.state, exc) from exc
+            root.write_from(layout.REGISTER, staged)
+        finally:
+            os.close(staged)
     if not cfg.embedded and cfg.source and os.path.exists(cfg.source):
         root.write(layout.CONFIG, Path(cfg.source).read_bytes())
     root.append(layout.MANIFEST, layout.manifest_line({
-        "kind": "register", "path": layout.REGISTER, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        "kind": "register", "path": layout.REGISTER, "size": size, "sha256": digest,
         "written_at": dt.datetime.now(dt.UTC).isoformat(),
     }))
 

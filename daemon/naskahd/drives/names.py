@@ -61,12 +61,12 @@ def _plain(name: str) -> bool:
             and name.split(".", 1)[0].upper() not in _RESERVED)
 
 
+@functools.lru_cache(maxsize=4096)  # folder names repeat for every file in them
 def component(name: str) -> str:
     """One path component as every target filesystem accepts it."""
     return name if _plain(name) else _component(name)
 
 
-@functools.lru_cache(maxsize=4096)  # folder names repeat for every file in them
 def _component(name: str) -> str:
     mapped = _FORBIDDEN.sub("_", name)
     trail = _TRAILING.search(mapped)

@@ -339,7 +339,50 @@ def test_a_held_file_whose_folder_was_removed_meanwhile_is_put_back_into_it_agai
     assert len(check_invariants(cfg, contents)) == 1
 
 
-def test_an_exempt_held_file_whose_name_was_taken_goes_to_the_exempt_review_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def crash_between_claim_and_removal(cfg: config.Config, filer: Filer, items: list[Ready], monkeypatch: pytest.MonkeyPatch) -> None:
+    real_unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda p, *a, **k: (_ for _ in ()).throw(Crash()) if str(cfg.hold_dir) in os.fspath(p) else real_unlink(p, *a, **k))
+    with pytest.raises(Crash):
+        filer.file_batch(items)
+    monkeypatch.undo()
+
+
+def test_a_held_source_whose_name_was_taken_again_is_finished_not_sent_to_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crash campaign, seed 909266724: killed at the removal of a filed source (it waits in
+    the holding folder, its row committed); the scanner reused the name before the restart.
+    The held file is that row's source: reconcile finishes the row and removes it; the new
+    letter under the name is left for filing, and nothing needs a person."""
+    cfg, contents = setup(tmp_path, n=2)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    crash_between_claim_and_removal(cfg, filer, ready(cfg, list(contents)), monkeypatch)
+    held = sorted(p.relative_to(cfg.hold_dir).as_posix() for p in cfg.hold_dir.rglob("*.pdf"))
+    assert held == ["masuk/s0.pdf"], "the first source waits in the holding folder"
+    new = os.urandom(4000)
+    (cfg.drop / held[0]).write_bytes(new)  # the name taken again while the daemon is down
+    assert Filer(cfg, open_register(cfg.database_url)).reconcile() == []
+    assert list(cfg.hold_dir.rglob("*.pdf")) == []
+    assert not any(p.is_file() for p in cfg.review_dir.rglob("*")), "nothing for a person"
+    assert (cfg.drop / held[0]).read_bytes() == new, "the new letter is left for filing"
+    filed = docs(cfg)
+    assert {d.state for d in filed} <= {DocumentState.FILED, DocumentState.STAGED}
+    first = next(d for d in filed if d.sha256 == hashlib.sha256(contents[held[0]]).hexdigest())
+    assert first.state is DocumentState.FILED
+    assert (cfg.archive / first.archive_path).read_bytes() == contents[held[0]]
+
+
+def test_a_held_source_that_cannot_be_finished_goes_back_and_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, contents = setup(tmp_path, n=1)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    crash_between_claim_and_removal(cfg, filer, ready(cfg, list(contents)), monkeypatch)
+    (doc,) = docs(cfg)
+    (cfg.archive / doc.archive_path).write_bytes(b"damaged")  # its archive copy no longer matches
+    problems = Filer(cfg, open_register(cfg.database_url)).reconcile()
+    assert len(problems) == 1 and doc.agenda in problems[0]
+    assert (cfg.drop / "masuk/s0.pdf").read_bytes() == contents["masuk/s0.pdf"], "the source is back, never lost"
+    assert list(cfg.hold_dir.rglob("*.pdf")) == []
+
+
+def test_an_exempt_held_source_whose_name_was_taken_is_finished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from naskahd import age
 
     officer = age.generate_identity()
@@ -347,12 +390,27 @@ def test_an_exempt_held_file_whose_name_was_taken_goes_to_the_exempt_review_fold
     rel = "dikecualikan/scan0001.pdf"
     (cfg.drop / rel).write_bytes(os.urandom(3000))
     filer = Filer(cfg, open_register(cfg.database_url), [officer.recipient()])
-    real_unlink = os.unlink
-    monkeypatch.setattr(os, "unlink", lambda p, *a, **k: (_ for _ in ()).throw(Crash()) if str(cfg.hold_dir) in os.fspath(p) else real_unlink(p, *a, **k))
-    with pytest.raises(Crash):
-        filer.file_batch([Ready(rel, "exempt", Signature.of(os.lstat(cfg.drop / rel)))])
-    monkeypatch.undo()
+    crash_between_claim_and_removal(cfg, filer, [Ready(rel, "exempt", Signature.of(os.lstat(cfg.drop / rel)))], monkeypatch)
+    assert (cfg.hold_dir / rel).is_file()
     (cfg.drop / rel).write_bytes(b"the scanner reused the name")  # before the restart
+    assert Filer(cfg, open_register(cfg.database_url), [officer.recipient()]).reconcile() == []
+    assert not (cfg.hold_dir / rel).exists()
+    assert not any(p.is_file() for p in cfg.review_dir.rglob("*"))
+    assert (cfg.drop / rel).read_bytes() == b"the scanner reused the name"
+    assert [d.state for d in docs(cfg)] == [DocumentState.FILED]
+
+
+def test_an_exempt_held_file_of_no_row_whose_name_was_taken_goes_to_the_exempt_review_folder(tmp_path: Path) -> None:
+    """A held file that is no unfinished row's source (a crash in a move to review or to
+    duplicates) goes back; its name taken, into review, an exempt one apart."""
+    from naskahd import age
+
+    officer = age.generate_identity()
+    cfg = config.load(str(write_config(tmp_path / "t", recipients=[str(officer.recipient())])))
+    rel = "dikecualikan/scan0001.pdf"
+    (cfg.hold_dir / "dikecualikan").mkdir(parents=True)
+    (cfg.hold_dir / rel).write_bytes(os.urandom(3000))
+    (cfg.drop / rel).write_bytes(b"the scanner reused the name")
     Filer(cfg, open_register(cfg.database_url), [officer.recipient()]).reconcile()
     assert not any(p.is_file() for p in cfg.review_dir.glob("*")), "never among ordinary review items"
     assert len(list((cfg.review_dir / "dikecualikan").iterdir())) == 1

@@ -1,12 +1,15 @@
 """At start-up: finish or roll back whatever a crash left half-done (docs/architecture.md).
 
 In this order:
-1. Files left in the holding folder (a crash between claiming a source and removing or
-   moving it, release.py) go back to their names: their rows, if any, are not FILED yet
-   (a row is marked FILED only after the holding folder's removal is durable), and step 2
-   finds them there.
-2. A STAGED row is finished from its temp file or, failing that, from its source; a
-   SOURCE_STUCK row gets its source removal tried again. What a row's end state relies on
+1. A file left in the holding folder (a crash between claiming a source and removing or
+   moving it, release.py) is compared with the unfinished rows (a row is marked FILED only
+   after the holding folder's removal is durable): one that is proved, by its path, size
+   and SHA-256, to be the source of such a row stays there for step 2, which finishes
+   that row and removes it. Any other goes back to its name (to review if a new file took
+   the name meanwhile), and the catch-up scan looks at it again.
+2. A STAGED row is finished from its temp file or, failing that, from its source (in the
+   holding folder or the drop folder); a SOURCE_STUCK row gets its source removal tried
+   again. What a row's end state relies on
    is made durable before the source is touched: a final name that is visible may not be
    on the disk yet (a SIGKILL between the rename and its folder's fsync), so the folder is
    fsynced first.
@@ -58,15 +61,17 @@ class Reconciler:
 
     def reconcile(self) -> list[str]:
         """Finish or roll back whatever a crash left half-done. Returns problems for a person."""
-        problems: list[str] = self._return_held()
         with self.sessions() as session:
             rows = session.scalars(
                 select(Document).where(Document.state.in_([DocumentState.STAGED, DocumentState.SOURCE_STUCK]))
             ).all()
+        held, problems = self._return_held(rows)
         for doc in rows:
-            outcome = self.finish(doc)
+            outcome = self.finish(doc, held.get(doc.id))
             if isinstance(outcome, str):
                 problems.append(outcome)
+                if doc.id in held:  # not finished: its source goes back, never lost
+                    problems += self._put_back(held[doc.id])
         keep = {(self.config.archive / r.archive_path).parent / r.temp_name for r in rows if r.temp_name}
         orphans = [temp for temp in self._temp_files() if temp not in keep]
         for temp in self._complete_finals(orphans):
@@ -76,26 +81,62 @@ class Reconciler:
             self.log.info("archive.temp_removed", path=str(temp.relative_to(self.config.archive)))
         return problems
 
-    def _return_held(self) -> list[str]:
-        """Step 1: every file in the holding folder back under its name (or to review).
-        One that cannot be moved stays there (never lost), and is a problem for a person."""
+    def _return_held(self, rows: Sequence[Document]) -> tuple[dict[int, Path], list[str]]:
+        """Step 1: the held sources of unfinished rows, by row id, stay for step 2; every
+        other held file goes back under its name (or to review). One that cannot be moved
+        stays there (never lost), and is a problem for a person."""
+        sources: dict[int, Path] = {}
         problems: list[str] = []
-        hold = self.config.hold_dir
-        for dirpath, _dirs, files in os.walk(hold):
+        for dirpath, _dirs, files in os.walk(self.config.hold_dir):
             for name in files:
                 held = Path(dirpath) / name
-                rel = held.relative_to(hold).as_posix()
-                shown = naming.shown_relpath(rel, exempt=self._exempt_path(rel))
-                try:
-                    released = self.release.put_back(held, self.config.drop / rel)
-                except OSError as exc:
-                    problem = self.config.withheld(_("{path} waits in {folder} and cannot be put back: {error}; move it back by hand").format(
-                        path=shown, folder=self.config.hold_dir, error=exc.strerror))
-                    self.log.error("document.return_failed", path=shown, error=exc.strerror)
-                    problems.append(problem)
-                    continue
-                self.log.info("document.returned", path=shown, moved_to_review=bool(released.moved_to_review))
-        return problems
+                doc = self._unfinished_source_of(held, [r for r in rows if r.id not in sources])
+                if doc is not None:
+                    sources[doc.id] = held
+                    self.log.info("document.held_source", agenda=doc.agenda)
+                else:
+                    problems += self._put_back(held)
+        return sources, problems
+
+    def _put_back(self, held: Path) -> list[str]:
+        rel = held.relative_to(self.config.hold_dir).as_posix()
+        shown = naming.shown_relpath(rel, exempt=self._exempt_path(rel))
+        try:
+            released = self.release.put_back(held, self.config.drop / rel)
+        except OSError as exc:
+            self.log.error("document.return_failed", path=shown, error=exc.strerror)
+            return [self.config.withheld(_("{path} waits in {folder} and cannot be put back: {error}; move it back by hand").format(
+                path=shown, folder=self.config.hold_dir, error=exc.strerror))]
+        self.log.info("document.returned", path=shown, moved_to_review=bool(released.moved_to_review))
+        return []
+
+    def _unfinished_source_of(self, held: Path, rows: Sequence[Document]) -> Document | None:
+        """The unfinished row ``held`` is the source of: same drop path (exempt rows: its
+        keyed tag), same size, same content. Nobody else writes in the holding folder, so
+        the file hashed here is the file step 2 removes."""
+        rel = held.relative_to(self.config.hold_dir).as_posix()
+        try:
+            st = os.lstat(held)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        candidates = [d for d in rows if d.size == st.st_size and self._may_be_source(d, rel)]
+        if not candidates:
+            return None
+        try:
+            digest = sha256_file(held)
+        except OSError:
+            return None
+        for d in candidates:
+            if (self.keys.matches(d.sha256, digest) if d.category == EXEMPT else digest == d.sha256):
+                return d
+        return None
+
+    def _may_be_source(self, doc: Document, rel: str) -> bool:
+        if doc.category != EXEMPT:
+            return os.fsdecode(doc.source_relpath) == rel
+        return self._exempt_path(rel) and (not doc.source_relpath.startswith(PATH_TAG) or self.keys.path(rel) == doc.source_relpath)
 
     def _exempt_path(self, rel: str) -> bool:
         from naskahd.classify import classify
@@ -152,10 +193,11 @@ class Reconciler:
         want = doc.ciphertext_sha256 if doc.category == EXEMPT else doc.sha256
         return path.is_file() and sha256_file(path) == want
 
-    def finish(self, doc: Document) -> DocumentState | str:
-        """Bring a STAGED or SOURCE_STUCK row to its end state; a problem for a person if it cannot."""
+    def finish(self, doc: Document, held: Path | None = None) -> DocumentState | str:
+        """Bring a STAGED or SOURCE_STUCK row to its end state; a problem for a person if it
+        cannot. ``held``: its source, proved in step 1, waiting in the holding folder."""
         try:
-            outcome = self._finish_steps(doc)
+            outcome = self._finish_steps(doc, held)
         except OSError as exc:
             outcome = _("document {agenda}: cannot finish filing: {error}").format(agenda=doc.agenda, error=exc)
         if isinstance(outcome, str):
@@ -163,16 +205,17 @@ class Reconciler:
             self.log.error("document.reconcile_failed", agenda=doc.agenda, problem=outcome)
         return outcome
 
-    def _finish_steps(self, doc: Document) -> DocumentState | str:
+    def _finish_steps(self, doc: Document, held: Path | None) -> DocumentState | str:
         final = self.config.archive / doc.archive_path
-        found = self._find_source(doc)
+        found = self._find_source(doc) if held is None else None
+        source = held if held is not None else self.source_path(found[0]) if found is not None else None
         if not final.exists():
             temp = final.parent / doc.temp_name if doc.temp_name else None
             if temp is not None and temp.exists() and self._archive_ok(doc, temp):
                 durable.rename_noreplace(temp, final)
                 durable.fsync_dir(final.parent)
-            elif found is not None:
-                self._restore_from_source(doc, self.source_path(found[0]), final)
+            elif source is not None:
+                self._restore_from_source(doc, source, final)
             else:
                 return _(
                     "document {agenda}: its archive copy is missing and its source is gone; "
@@ -186,7 +229,9 @@ class Reconciler:
             # goes and the row says FILED.
             durable.fsync_dir(final.parent)
         state = DocumentState.FILED
-        if found is not None:
+        if held is not None:
+            state = self._remove_held(held, doc)
+        elif found is not None:
             rel, signature = found
             outcome = self.release.remove(rel, signature)
             if isinstance(outcome, OSError):
@@ -200,6 +245,22 @@ class Reconciler:
             row.state, row.temp_name = state, None
         self.log.info("document.reconciled", agenda=doc.agenda, state=state.value)
         return state
+
+    def _remove_held(self, held: Path, doc: Document) -> DocumentState:
+        """Step 4 for a source proved in step 1: it is already out of the drop folder, so
+        only its removal, and both folders' entries, are made durable."""
+        try:
+            os.unlink(held)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.log.warning("document.source_stuck", agenda=doc.agenda, error=exc.strerror)
+            return DocumentState.SOURCE_STUCK  # still held; the next start-up tries again
+        rel = held.relative_to(self.config.hold_dir).as_posix()
+        for folder in self.release.folders([rel]):
+            with contextlib.suppress(OSError):
+                durable.fsync_dir(folder)
+        return DocumentState.FILED
 
     def _find_source(self, doc: Document) -> tuple[str, Signature] | None:
         """The scan a row was made from, if it is still in the drop folder with the same

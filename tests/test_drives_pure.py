@@ -92,3 +92,39 @@ def test_a_read_error_of_the_archive_file_is_the_archives_not_the_drives(tmp_pat
             copy._read_source(fd)
     finally:
         os.close(fd)
+
+
+def test_batches_start_small_and_grow_to_their_limits() -> None:
+    """The first batches are small (the pipeline's threads get work early; a small sync is
+    not one batch that nothing overlaps), then twice as large each time up to BATCH_FILES,
+    and never over BATCH_BYTES unless a single file is larger."""
+    from naskahd.drives import sync
+
+    items = [plan.Item(_w(i, f"inbound/2026/12/{i}.pdf", size=1000), f"naskah/{i}") for i in range(1, 5001)]
+    sizes = [len(b) for b in sync._batches(items)]
+    assert sizes[:4] == [sync.FIRST_BATCH_FILES, 2 * sync.FIRST_BATCH_FILES, 4 * sync.FIRST_BATCH_FILES, 8 * sync.FIRST_BATCH_FILES]
+    assert max(sizes) == sync.BATCH_FILES and sum(sizes) == 5000
+    big = [plan.Item(_w(i, f"inbound/2026/12/{i}.tif", size=sync.BATCH_BYTES // 3 + 1), f"naskah/{i}") for i in range(1, 8)]
+    assert [len(b) for b in sync._batches(big, first=1000)] == [3, 3, 1]
+    huge = [plan.Item(_w(1, "inbound/2026/12/1.tif", size=2 * sync.BATCH_BYTES), "naskah/1")]
+    assert [len(b) for b in sync._batches(huge)] == [1]
+
+
+def test_the_fast_path_for_plain_ascii_names_maps_as_the_full_rules_do() -> None:
+    """``names.component`` returns a plain ASCII name as it is without the full rules; it
+    must be exactly what the full rules give (device names, trailing dots, length...)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    edge = ["CON", "con.txt", "Con.tar.gz", "COM1", "lpt9.x", ".hidden", "a.", "a ", "x" * 255, "x" * 256,
+            "x" * 300 + ".pdf", ".", "..", "NUL.", "nul .txt", "aux.", "ok.pdf", "a:b", "tab\there", "surat 01.PDF"]
+    for name in edge:
+        assert names.component(name) == names._component(name), name
+
+    @settings(max_examples=2000, deadline=None)
+    @given(st.text(alphabet=st.characters(max_codepoint=127), min_size=1, max_size=300))
+    def same(name: str) -> None:
+        assert names.component(name) == names._component(name)
+        assert names.fold(name) == name.casefold()
+
+    same()

@@ -1,18 +1,19 @@
 """Copying batches onto a drive, and reading them back past the page cache.
 
-``copy_batches`` runs a pipeline; for batch N, in this order:
+``copy_batches`` runs a pipeline on three threads; for batch N, in this order:
 
-1. each file is copied from the archive to a new temp name in its folder on the drive,
-   in the kernel (``sendfile``; no bytes pass through Python);
-2. one flush (``_flush``: ``syncfs`` of the drive) makes batch N's data durable, and
-   with it batch N-1's renames;
-3. batch N-1 goes to the verify thread: every file is opened, its cached pages dropped
+1. (the caller's thread) each file is copied from the archive to a new temp name in its
+   folder on the drive, in the kernel (``sendfile``; no bytes pass through Python);
+2. (the flush thread) one flush (``_flush``: ``syncfs`` of the drive) makes batch N's data
+   durable, and with it batch N-1's renames; then batch N's temps are renamed to their
+   final names (never over an existing file). Meanwhile the caller's thread writes batch
+   N+1: the flush of one batch overlaps the writing of the next;
+3. (the verify thread) once the flush of batch N+1 has returned (so batch N's renames are
+   durable), every file of batch N is opened, its cached pages dropped
    (``POSIX_FADV_DONTNEED``; they are clean after the flush) and read again from the drive
    (``POSIX_FADV_WILLNEED`` starts the reads of a window of files at once), hashed and
    compared with the register's size and SHA-256. Only files that match are yielded as
-   verified, and only then recorded (sync.py);
-4. batch N's temps are renamed to their final names (never over an existing file); the
-   next batch's flush (or the last one) makes the renames durable before they are read.
+   verified, and only then recorded (sync.py).
 
 Why no fsync per file and per folder, as the issue's first sketch had (temp name, fsync,
 rename, fsync folder): ``syncfs`` writes back and waits for every dirty page and inode of
@@ -84,37 +85,57 @@ def copy_batches(root: DriveRoot, archive: Path, batches: Iterable[Sequence[Item
     of the steps and why it is enough."""
     archive_s = os.fspath(archive)
     inflight: deque[Future[BatchResult]] = deque()
-    prev: _Staged | None = None  # renamed, waiting for the flush that makes the renames durable
-    cur: _Staged | None = None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naskahd-verify")
+    flushing: Future[_Staged | None] | None = None  # the flush thread's job: flush, then rename its batch
+    renamed: _Staged | None = None  # renamed by the last job, waiting for the flush that makes the renames durable
+    unrenamed: list[_Staged] = []  # batches whose temps may still be there (removed if the sync stops)
+    flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naskahd-flush")
+    verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="naskahd-verify")
+
+    def verify(staged: _Staged | None) -> None:
+        if staged is not None:
+            inflight.append(verifier.submit(_verify, root, devnode, archive_s, staged))
+
     try:
         for batch in batches:
             if cancelled():
                 break
             cur = _Staged()
-            _write_batch(root, archive_s, batch, cur, cancelled)
-            _flush(root, devnode, prev.dirs if prev is not None else ())  # cur's data, prev's renames
-            if prev is not None:
-                inflight.append(pool.submit(_verify, root, devnode, archive_s, prev))
-            _rename_batch(cur)
-            prev, full = cur, cur.result.full
-            cur = None
+            unrenamed.append(cur)
+            _write_batch(root, archive_s, batch, cur, cancelled)  # beside the flush of the batch before
+            if flushing is not None:
+                verify(flushing.result())  # the batch before is renamed; the one before it durably so
+                flushing = None
+                unrenamed = [b for b in unrenamed if b.written]  # its job is done: what is left is not renamed
+            renamed, before = cur, renamed
+            flushing = flusher.submit(_flush_and_rename, root, devnode, cur, before)
             while inflight and (inflight[0].done() or len(inflight) >= AHEAD):
                 yield inflight.popleft().result()
-            if full is not None:
+            if cur.result.full is not None:
                 break
-        if prev is not None:
-            _flush(root, devnode, prev.dirs)
-            inflight.append(pool.submit(_verify, root, devnode, archive_s, prev))
-            prev = None
+        if flushing is not None:
+            verify(flushing.result())
+            flushing = None
+        if renamed is not None:  # the last renames made durable, then read back
+            _flush(root, devnode, renamed.dirs)
+            verify(renamed)
+            renamed = None
         while inflight:
             yield inflight.popleft().result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        if cur is not None:
-            for _item, dirfd, temp, _name in cur.written:
+        flusher.shutdown(wait=True, cancel_futures=True)
+        verifier.shutdown(wait=True, cancel_futures=True)
+        for staged in unrenamed:
+            for _item, dirfd, temp, _name in staged.written:
                 with contextlib.suppress(OSError):
                     os.unlink(temp, dir_fd=dirfd)
+
+
+def _flush_and_rename(root: DriveRoot, devnode: str | None, cur: _Staged, before: _Staged | None) -> _Staged | None:
+    """On the flush thread: one flush makes ``cur``'s data and ``before``'s renames durable;
+    then ``cur`` is renamed. ``before``, now ready to be read back, is returned."""
+    _flush(root, devnode, before.dirs if before is not None else ())
+    _rename_batch(cur)
+    return before
 
 
 def _write_batch(root: DriveRoot, archive: str, batch: Sequence[Item], cur: _Staged, cancelled: Callable[[], bool]) -> None:
@@ -201,7 +222,7 @@ def _drop_and_read_ahead(window: Sequence[tuple[Item, int, str, bool]]) -> list[
     try:
         for _item, dirfd, name, _ours in window:
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dirfd)
+                fd = _open_to_check(name, dirfd)
             except FileNotFoundError:
                 fds.append(-1)
                 continue
@@ -214,6 +235,22 @@ def _drop_and_read_ahead(window: Sequence[tuple[Item, int, str, bool]]) -> list[
                 os.close(fd)
         raise
     return fds
+
+
+_READ = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+_NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def _open_to_check(name: str, dirfd: int) -> int:
+    """Open a file on the drive to read it back, without updating its access time where the
+    drive allows (``O_NOATIME``: with relatime, the first read of a new file would dirty its
+    inode again just after the flush; only the file's owner may ask)."""
+    if _NOATIME:
+        try:
+            return os.open(name, _READ | _NOATIME, dir_fd=dirfd)
+        except PermissionError:  # not ours (a file already on the drive), or a filesystem that refuses it
+            pass
+    return os.open(name, _READ, dir_fd=dirfd)
 
 
 def _check(item: Item, dirfd: int, name: str, ours: bool, fd: int, archive: str, view: memoryview,

@@ -29,6 +29,8 @@ def units(name: str) -> int:
 def fold(name: str) -> str:
     """The key under which two names clash on a case-insensitive filesystem (conservative:
     a few more names clash than on NTFS, which only costs a `` (2)``)."""
+    if name.isascii():  # NFC leaves ASCII as it is; its casefold is its lower case
+        return name.lower()
     return unicodedata.normalize("NFC", name).casefold()
 
 
@@ -50,9 +52,22 @@ def _fit(base: str, suffix: str, limit: int = MAX_UNITS) -> str:
     return base + suffix
 
 
+_BAD_ASCII = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+
+
+def _plain(name: str) -> bool:
+    """An ASCII name that every target accepts as it is (the common case, checked fast)."""
+    return (name.isascii() and 0 < len(name) <= MAX_UNITS and name[-1] not in ". " and _BAD_ASCII.search(name) is None
+            and name.split(".", 1)[0].upper() not in _RESERVED)
+
+
 @functools.lru_cache(maxsize=4096)  # folder names repeat for every file in them
 def component(name: str) -> str:
     """One path component as every target filesystem accepts it."""
+    return name if _plain(name) else _component(name)
+
+
+def _component(name: str) -> str:
     mapped = _FORBIDDEN.sub("_", name)
     trail = _TRAILING.search(mapped)
     if trail:

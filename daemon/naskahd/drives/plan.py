@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
@@ -24,8 +25,7 @@ FAT32_MAX = 4 * 1024**3 - 1  # bytes in one FAT32 file
 FINAL = (DocumentState.FILED, DocumentState.SOURCE_STUCK)
 
 
-@dataclass(frozen=True)
-class Wanted:
+class Wanted(NamedTuple):  # immutable tuples: a big sync makes one per document, cheaply
     document_id: int
     agenda: str
     category: str
@@ -34,10 +34,9 @@ class Wanted:
     sha256: str  # of the archive file
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     wanted: Wanted
-    drive_path: str  # relative to naskah/ on the drive
+    drive_path: str  # relative to naskah/ on the drive (planned), or to the drive's root (copied)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -25,19 +26,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from naskahd import audit, hostsecret, oserrors
 from naskahd.config import Config
-from naskahd.drives import batches, copy, layout, mounts, plan, token
+from naskahd.drives import batches, copy, layout, mounts, plan, recording, token
 from naskahd.drives.mounts import Mount
 from naskahd.i18n import _
 from naskahd.log import get_logger
-from naskahd.register import Copy, Document, Drive
+from naskahd.register import Drive
 
 BATCH_FILES = 1024
 BATCH_BYTES = 64 << 20
+FIRST_BATCH_FILES = 128
 ROUNDS = 3  # plan → copy → snapshot again while letters were filed during the sync
 SNAPSHOT_EVERY = 3600.0  # seconds: a newer register snapshot is not replaced (the manifest has the rows since)
 
@@ -154,8 +156,10 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
             report.message = _("drive {name} refused: {reason}; nothing was written to it. If it really is the office's drive, forget it and register it again").format(name=name, reason=why)
             return report
         log.info("drive.sync_started", drive=name, mountpoint=mount.mountpoint, fstype=mount.fstype)
+        left: tuple[int, int] | None = None  # what the drive lacks, as last asked
         try:
             for _round in range(ROUNDS):
+                left = None
                 copied = _copy_missing(cfg, sessions, drive, mount, node, root, report, log, cancelled)
                 if cancelled():
                     return _stopped(report, "gone", sessions, drive, log, _("the daemon is stopping"))
@@ -185,7 +189,9 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
             if exc.errno in copy.GONE or not mounts.still_mounted(mount):
                 return _stopped(report, "gone", sessions, drive, log, exc.strerror)
             return _stopped(report, "error", sessions, drive, log, str(exc))
-    if report.copied or report.failed:
+    if left is not None:  # asked just after the last round's copies: not asked twice (an aggregate over the register)
+        report.missing_files, report.missing_bytes = left
+    elif report.copied or report.failed:
         with sessions() as s:
             report.missing_files, report.missing_bytes = plan.pending(s, drive.id)
     now = dt.datetime.now(dt.UTC)
@@ -246,62 +252,51 @@ def _copy_missing(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mo
         root.remove_temps(layout.on_drive(folder))
     items = [plan.Item(i.wanted, layout.on_drive(i.drive_path)) for i in p.items]
     copied = 0
-    encode = layout.row_encoder(Document.__table__)
+    recorder = recording.Recorder(sessions, root, drive)
+
+    def recorded(n: int) -> None:
+        nonlocal copied
+        if n:
+            copied += n
+            report.copied += n
+            log.debug("drive.batch_verified", drive=drive.name, files=n, copied=report.copied)
+
     results = batches.copy_batches(root, cfg.archive, _batches(items), devnode=node, cancelled=cancelled)
-    with contextlib.closing(results):  # stopped early: its temp files removed, its thread joined
-        for result in results:
-            if not mounts.still_mounted(mount):  # verified against a drive that is gone: record nothing
-                raise copy.DriveChanged(mount.mountpoint)
-            for item, why in result.failed:
-                report.failed.append(f"{item.wanted.agenda}: {why}")
-                log.warning("drive.copy_failed", drive=drive.name, agenda=item.wanted.agenda, reason=why)
-            if result.verified:
-                _record(sessions, root, drive, result.verified, encode)
-                copied += len(result.verified)
-                report.copied += len(result.verified)
-                log.debug("drive.batch_verified", drive=drive.name, files=len(result.verified), copied=report.copied)
-            if result.full is not None:
-                raise result.full
+    try:
+        with contextlib.closing(results):  # stopped early: its temp files removed, its threads joined
+            for result in results:
+                if not mounts.still_mounted(mount):  # verified against a drive that is gone: record nothing
+                    raise copy.DriveChanged(mount.mountpoint)
+                for item, why in result.failed:
+                    report.failed.append(f"{item.wanted.agenda}: {why}")
+                    log.warning("drive.copy_failed", drive=drive.name, agenda=item.wanted.agenda, reason=why)
+                if result.verified:
+                    recorded(recorder.add(result.verified))
+                if result.full is not None:
+                    recorded(recorder.finish())
+                    raise result.full
+        recorded(recorder.finish())
+    except BaseException:
+        with contextlib.suppress(Exception):  # what was verified before the stop is still recorded
+            recorded(recorder.finish())
+        raise
+    finally:
+        recorder.close()
     return copied
 
 
-def _batches(items: list[plan.Item]) -> Iterator[list[plan.Item]]:
-    start = 0
+def _batches(items: list[plan.Item], first: int = FIRST_BATCH_FILES) -> Iterator[list[plan.Item]]:
+    """Batches of at most BATCH_FILES files and BATCH_BYTES bytes; the first ones smaller
+    (``first`` files, then twice as many each time), so that the pipeline's threads all
+    have work early, and a small sync is not one batch that nothing overlaps."""
+    start, limit = 0, first
     while start < len(items):
         end, size = start, 0
-        while end < len(items) and end - start < BATCH_FILES and (size < BATCH_BYTES or end == start):
+        while end < len(items) and end - start < limit and (size < BATCH_BYTES or end == start):
             size += items[end].wanted.size
             end += 1
         yield items[start:end]
-        start = end
-
-
-def _record(sessions: sessionmaker[Session], root: copy.DriveRoot, drive: Drive,
-            verified: list[tuple[plan.Item, int, str]], encode: Callable[[Any], dict[str, Any]]) -> None:
-    """The batch's manifest lines (made durable first: a copy in the register is always in
-    the drive's manifest), then its ``copies`` rows in one short transaction."""
-    now = dt.datetime.now(dt.UTC)
-    stamp = now.isoformat()
-    cut = len(layout.ROOT) + 1
-    table = Document.__table__
-    ids = [i.wanted.document_id for i, _s, _h in verified]
-    lo, hi = min(ids), max(ids)
-    # A batch is in register order, usually a run of ids: a range of the primary key is
-    # cheaper than an IN list of a thousand parameters.
-    where = table.c.id.between(lo, hi) if hi - lo < 2 * len(ids) else table.c.id.in_(ids)
-    with sessions() as s:
-        rows = {r[0]: encode(r) for r in s.connection().execute(select(table).where(where)).all()}
-    line = layout.manifest_line
-    lines = b"".join(line({
-        "kind": "document", "agenda": i.wanted.agenda, "category": i.wanted.category,
-        "archive_path": i.wanted.archive_path, "drive_path": i.drive_path[cut:],
-        "size": size, "sha256": sha, "verified_at": stamp, "row": rows.get(i.wanted.document_id),
-    }) for i, size, sha in verified)
-    root.append(layout.MANIFEST, lines)
-    with sessions.begin() as s:  # one short write transaction per batch (Core: no ORM objects to build)
-        s.execute(insert(Copy.__table__), [
-            {"drive_id": drive.id, "document_id": i.wanted.document_id, "drive_path": i.drive_path[cut:],
-             "size": size, "sha256": sha, "verified_at": now} for i, size, sha in verified])
+        start, limit = end, min(BATCH_FILES, limit * 2)
 
 
 class StagingFailed(Exception):
@@ -335,23 +330,32 @@ def _snapshot_age(root: copy.DriveRoot) -> float | None:
 
 
 def _write_metadata(cfg: Config, sessions: sessionmaker[Session], root: copy.DriveRoot) -> None:
-    """The register snapshot and the configuration, then a manifest line naming the snapshot."""
+    """The register snapshot and the configuration, then a manifest line naming the snapshot.
+    The snapshot is staged in the state folder, hashed there and copied onto the drive in
+    the kernel: a register of 200,000 rows (155 MB) never passes through Python's memory."""
     from naskahd.register.db import snapshot
 
-    try:
-        with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
-            target = Path(tmp) / "register.sqlite3"
+    with tempfile.TemporaryDirectory(dir=cfg.state, prefix=".snapshot-") as tmp:
+        target = Path(tmp) / "register.sqlite3"
+        try:
             snapshot(cfg.database_url, target)
-            data = target.read_bytes()
-    except (OSError, sqlite3.Error) as exc:  # the host's state disk, not the drive: never "the drive is full"
-        raise StagingFailed(cfg.state, exc) from exc
-    import hashlib
-
-    root.write(layout.REGISTER, data)
+            staged = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, sqlite3.Error) as exc:  # the host's state disk, not the drive: never "the drive is full"
+            raise StagingFailed(cfg.state, exc) from exc
+        try:
+            try:
+                with open(staged, "rb", closefd=False) as f:
+                    digest = hashlib.file_digest(f, "sha256").hexdigest()
+                size = os.fstat(staged).st_size
+            except OSError as exc:
+                raise StagingFailed(cfg.state, exc) from exc
+            root.write_from(layout.REGISTER, staged)
+        finally:
+            os.close(staged)
     if not cfg.embedded and cfg.source and os.path.exists(cfg.source):
         root.write(layout.CONFIG, Path(cfg.source).read_bytes())
     root.append(layout.MANIFEST, layout.manifest_line({
-        "kind": "register", "path": layout.REGISTER, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+        "kind": "register", "path": layout.REGISTER, "size": size, "sha256": digest,
         "written_at": dt.datetime.now(dt.UTC).isoformat(),
     }))
 

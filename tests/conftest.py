@@ -219,6 +219,16 @@ class Daemon:
         return list(json.loads(out.stdout))
 
 
+def noise(n: int) -> bytes:
+    """``n`` random bytes that cannot be the start of a PDF still being written. A short file
+    whose last bytes are ``%``, ``%P``, ``%PD`` or ``%PDF`` (after a newline, or any junk)
+    may be junk before a ``%PDF-`` header not yet written: the completeness check rightly
+    waits for it (and sends it to review after ``incomplete_after``). Random bytes end so in
+    about 3 of 65,536 files: one in three --long runs of test_hostile_input (10,000
+    files at once) and one in eleven of test_daemon's burst of 2,000 waited for one."""
+    return os.urandom(n - 1) + b"\n"
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str = "condition", daemon: Daemon | None = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

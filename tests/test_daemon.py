@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, all_files, wait_until
+from conftest import Daemon, all_files, noise, wait_until
 
 pytestmark = pytest.mark.system
 
@@ -92,7 +92,7 @@ def test_burst_of_2000_files_all_filed_once_with_gapless_numbers(daemon_factory)
     d = daemon_factory(settle=0.5)
     contents = {}
     for i in range(2000):
-        data = f"letter {i}\n".encode() + os.urandom(64)
+        data = f"letter {i}\n".encode() + noise(64)
         contents[f"b{i:05d}.pdf"] = sha(data)
         drop_file(d, f"masuk/{'x' if i % 2 else 'y'}/b{i:05d}.pdf", data)
     d.wait_event("document.registered", count=2000, timeout=180)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Daemon, all_files, require_root, require_tool, wait_until, write_config
+from conftest import Daemon, all_files, noise, require_root, require_tool, wait_until, write_config
 
 pytestmark = pytest.mark.system
 
@@ -70,15 +70,6 @@ def age_decrypt(key: Path, path: Path) -> bytes:
     import subprocess
 
     return subprocess.run([require_tool("age"), "-d", "-i", str(key), str(path)], check=True, capture_output=True).stdout
-
-
-def noise(n: int) -> bytes:
-    """``n`` random bytes that cannot be the start of a PDF still being written. A short file
-    whose last bytes are ``%``, ``%P``, ``%PD`` or ``%PDF`` (after a newline, or any junk)
-    may be junk before a ``%PDF-`` header not yet written: the completeness check rightly
-    waits for it (and sends it to review after ``incomplete_after``). Random bytes end so in
-    about 3 of 65,536 files: one in three runs of 10,000 files at once waited."""
-    return os.urandom(n - 1) + b"\n"
 
 
 def bpath(root: Path, rel: bytes) -> bytes:

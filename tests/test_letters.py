@@ -304,7 +304,7 @@ def test_filings_new_documents_are_indexed_as_read_back_and_a_gap_is_read_from_t
             else:
                 counts += [index.catch_up(s, limit=30), index.catch_up(s)]
         with sessions() as s:
-            return sorted(s.execute(select(LetterWord.word, LetterWord.document_id, LetterWord.field)).tuples()), counts
+            return sorted(tuple(r) for r in s.execute(select(LetterWord.word, LetterWord.document_id, LetterWord.field))), counts
 
     read_back, counts = words_of(f"sqlite:///{tmp_path / 'a.sqlite3'}", "read")
     assert counts == [30, 10] and len({d for _w, d, _f in read_back}) == 40

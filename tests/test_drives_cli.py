@@ -192,3 +192,24 @@ def test_verify_shows_a_progress_line_on_a_terminal_only_and_a_look_alike_is_ref
     out = cli(cfg, "verify", "--drive", "safe1", "--json")
     assert out.returncode == 1 and json.loads(out.stdout)["drives"]["safe1"]["refused"]
     assert sorted(os.listdir(fmp)) == ["lost+found"]
+
+
+def test_a_damaged_register_never_replaces_the_snapshot_on_the_drive(tmp_path: Path, drives) -> None:  # type: ignore[no-untyped-def]
+    """The register's damage in pages no sync reads (the cheap check at opening does not see
+    it): the backup API would copy it as it is, and the drive's snapshot, the one a restore
+    needs, would be a damaged one. The snapshot is checked whole before it goes to the drive."""
+    from test_register_damage import _overwrite, _unread_table
+
+    cfg, d = filed_tree(tmp_path, {"masuk/a.pdf": os.urandom(3000), "masuk/b.pdf": os.urandom(3000)})
+    d.stop()
+    register = d.state / "register.sqlite3"
+    _unread_table(register)
+    _overwrite(register, 0.9, 0.98)  # the unread table's pages
+    image = drives.make("ext4")
+    image.attach()
+    mp = image.mount(tmp_path / "mnt")
+    assert cli(cfg, "drive", "register", str(mp), "--name", "safe1").returncode == 0
+    out = cli(cfg, "sync", "--lang", "en")
+    assert out.returncode != 0 and "damaged" in out.stdout + out.stderr, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stdout + out.stderr
+    assert not (mp / "naskah" / ".naskahd" / "register.sqlite3").exists(), "a damaged snapshot reached the drive"

@@ -33,6 +33,7 @@ from naskahd import audit, hostsecret, oserrors
 from naskahd.config import Config
 from naskahd.drives import batches, copy, layout, mounts, plan, recording, token
 from naskahd.drives.mounts import Mount
+from naskahd.errors import RegisterDamaged
 from naskahd.i18n import _
 from naskahd.log import get_logger
 from naskahd.register import Drive
@@ -178,6 +179,8 @@ def _sync_locked(cfg: Config, sessions: sessionmaker[Session], drive: Drive, mou
                 root.append(f"{layout.META}/{audit.ANCHOR_FILE}", audit.anchor_line(audit.head(s)).encode("ascii"))
         except copy.DriveChanged as exc:
             return _stopped(report, "gone", sessions, drive, log, str(exc))
+        except RegisterDamaged as exc:  # the snapshot: the drive keeps the one it has
+            return _stopped(report, "error", sessions, drive, log, exc.render())
         except StagingFailed as exc:
             report.folder = str(exc.folder)
             return _stopped(report, "state_full" if exc.full else "state_error", sessions, drive, log, exc.detail())

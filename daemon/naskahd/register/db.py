@@ -246,8 +246,9 @@ def open_register(url: str, *, create: bool = True, integrity: bool = False) -> 
 
 def snapshot(url: str, target: Path) -> None:
     """A consistent copy of the register at ``target`` (a new file), made while others may
-    write: SQLite's online backup API. The one SQLite-specific way out of the register;
-    another backend would dump it here instead."""
+    write: SQLite's online backup API, then checked whole (RegisterDamaged: the copy holds a
+    damaged page). The one SQLite-specific way out of the register; another backend would
+    dump it here instead."""
     if not url.startswith("sqlite:///"):
         raise RegisterError(_("a register snapshot is only implemented for SQLite registers, not {url}").format(url=url))
     import sqlite3
@@ -259,7 +260,16 @@ def snapshot(url: str, target: Path) -> None:
             source.backup(dest)
             dest.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
             dest.commit()
+            # The backup copies pages as they are: a damaged page nobody read on the way
+            # would reach the drive and replace its good snapshot, the one a restore needs.
+            found = [str(row[0]) for row in dest.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise
+            found = [str(exc)]
         finally:
             dest.close()
     finally:
         source.close()
+    if found != ["ok"]:
+        raise damaged(Path(url.removeprefix("sqlite:///")), found)

@@ -238,3 +238,23 @@ def test_pyproject_license_is_an_spdx_expression() -> None:
     data = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
     assert data["project"]["license"] == "GPL-3.0-or-later"
     assert any(r.startswith("setuptools>=77") for r in data["build-system"]["requires"])
+
+
+def test_status_counts_the_documents_not_the_agenda_numbers_given(tmp_path: Path) -> None:
+    """A restore from a drive that lacks one letter raises the counter past it (numbers are
+    never given twice): the documents there are are fewer than the last number."""
+    from sqlalchemy import update
+
+    from naskahd.cli.status_cmd import gather
+    from naskahd.filing import Filer
+    from naskahd.register import open_register
+    from test_reconcile import ready, setup
+    from naskahd.register import AgendaCounter
+
+    cfg, contents = setup(tmp_path, n=2)
+    filer = Filer(cfg, open_register(cfg.database_url))
+    filer.file_batch(ready(cfg, list(contents)))
+    filer.close()
+    with open_register(cfg.database_url).begin() as s:
+        s.execute(update(AgendaCounter).where(AgendaCounter.category == "inbound").values(last_number=5))
+    assert gather(cfg, open_register(cfg.database_url))["documents"]["inbound"] == 2

@@ -58,3 +58,36 @@ def test_the_daemon_catches_up_the_index_after_a_burst(tmp_path: Path) -> None:
             assert index.watermark(s) == 301
     finally:
         assert d.stop() == 0
+
+
+def test_the_index_catch_up_gives_the_loop_back_within_its_turn(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """However large the backlog, one turn of the loop indexes for at most INDEX_TURN_SECONDS,
+    so the heartbeat and the watchdog's ping come between (review: a backlog of tens of
+    thousands could outlast WatchdogSec). The loop's own logic, with a stand-in filer."""
+    import queue
+    import time
+    from types import SimpleNamespace
+
+    from naskahd import service
+
+    calls: list[float] = []
+
+    def catch_up_index(limit: int) -> int:
+        calls.append(time.monotonic())
+        if len(calls) > 100:
+            raise AssertionError("the catch-up never gave the loop back")
+        time.sleep(0.02)
+        return limit  # always a full chunk: more to come
+
+    monkeypatch.setattr(service, "INDEX_TURN_SECONDS", 0.2, raising=False)
+    d = object.__new__(service.Daemon)
+    d._index_behind, d._index_retry, d.events = True, 0.0, queue.SimpleQueue()
+    d.settler = SimpleNamespace(next_due=lambda: None)
+    d.filer = SimpleNamespace(catch_up_index=catch_up_index)
+    d._stop_pending = lambda: False
+    d._archive_gone = lambda fresh=True: False
+    d.log = SimpleNamespace(warning=lambda *a, **k: None)
+    d.config = SimpleNamespace(withheld=lambda text: text)
+    d._index_idle()
+    assert 1 <= len(calls) <= 20, len(calls)
+    assert d._index_behind, "the rest is left for the next turn"

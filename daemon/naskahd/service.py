@@ -48,6 +48,9 @@ HALF_DONE_RETRY_SECONDS = 10  # a batch stopped half-way (Daemon._finish) is fin
 # transaction (a few tens of ms), done only while no file is due for INDEX_QUIET_SECONDS;
 # the pause after a failure.
 INDEX_CHUNK, INDEX_QUIET_SECONDS, INDEX_RETRY_SECONDS = 256, 0.25, 10
+# At most this long per turn of the loop, so the heartbeat and the watchdog's ping come
+# between chunks however large the backlog (tens of thousands after a burst or a restore).
+INDEX_TURN_SECONDS = 1.0
 
 
 def make_tree(config: Config) -> None:
@@ -392,8 +395,12 @@ class Daemon(Intake, Outcomes, Heartbeat):
     def _index_idle(self) -> None:
         """Take the documents a burst left above the search index into it (searches find them
         meanwhile by a scan: letters/index.py), a chunk per transaction, while no file is due
-        soon and no event waits; the rest at the next turn of the loop."""
+        soon and no event waits, for at most INDEX_TURN_SECONDS; the rest at the next turn of
+        the loop."""
+        turn_ends = time.monotonic() + INDEX_TURN_SECONDS
         while self._index_behind and time.monotonic() >= self._index_retry and self.events.empty():
+            if time.monotonic() >= turn_ends:
+                return
             due = self.settler.next_due()
             if (due is not None and due < time.monotonic() + INDEX_QUIET_SECONDS) or self._stop_pending() \
                     or self._archive_gone(fresh=False):

@@ -37,7 +37,10 @@ class Clock:
     def jump(self, seconds: float) -> None:
         offset = float(self.file.read_text())
         self.file.write_text(f"{offset + seconds:+.0f}\n")
-        time.sleep(1.5)  # libfaketime reads the file again at most every FAKETIME_CACHE_DURATION
+        # libfaketime reads the file again once a whole second count of more than
+        # FAKETIME_CACHE_DURATION has passed since its last read (whole seconds: up to 2 s
+        # here); 1.5 s let a file filed just after still get the old offset (seen in CI).
+        time.sleep(2.5)
 
 
 def test_the_clock_jumping_forward_a_day_and_back_an_hour_across_new_year(tmp_path: Path) -> None:

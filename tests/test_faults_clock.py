@@ -37,9 +37,9 @@ class Clock:
     def jump(self, seconds: float) -> None:
         offset = float(self.file.read_text())
         self.file.write_text(f"{offset + seconds:+.0f}\n")
-        # libfaketime reads the file again once a whole second count of more than
-        # FAKETIME_CACHE_DURATION has passed since its last read (whole seconds: up to 2 s
-        # here); 1.5 s let a file filed just after still get the old offset (seen in CI).
+        # libfaketime reads the file again only once FAKETIME_CACHE_DURATION has passed
+        # since its last read, at a later clock call: 1.5 s after the write was not always
+        # enough (a letter filed just after still got the old offset, seen in CI).
         time.sleep(2.5)
 
 
